@@ -1,0 +1,53 @@
+"""Argument types and options shared by several commands."""
+
+import argparse
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; received {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; received {text}")
+    return value
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive; received {text}")
+    return value
+
+
+def image_size(text):
+    """`28` or `28x32` (height x width)."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected SIZE or HEIGHTxWIDTH; received {text}")
+    sizes = tuple(positive_int(p) for p in parts)
+    return sizes * 2 if len(sizes) == 1 else sizes
+
+
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text}") from None
+
+
+def add_data_options(parser, default="mnist-sample", help_default=None):
+    parser.add_argument(
+        "--data", default=default,
+        help="mnist-sample (embedded, default), mnist, fashion-mnist, or a folder of class subfolders"
+        + (f" ({help_default})" if help_default else ""),
+    )
+    parser.add_argument("--data-dir", help="read mnist / fashion-mnist from this folder of the four IDX .gz files")
+
+
+def add_model_option(parser):
+    parser.add_argument("--model", required=True, help="a model file written by `siamese train` (model.keras)")

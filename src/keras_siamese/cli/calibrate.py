@@ -1,0 +1,39 @@
+"""`siamese calibrate`: choose a model's decision threshold on labelled images and store it in the model."""
+
+from keras_siamese.cli._options import add_data_options, add_model_option
+
+DESCRIPTION = __doc__.split(": ", 1)[1]
+
+
+def add_parser(commands):
+    p = commands.add_parser("calibrate", help="re-calibrate the stored threshold", description=DESCRIPTION)
+    add_model_option(p)
+    add_data_options(p, default=None, help_default="default: the model's training source")
+    p.add_argument("--split", choices=["test", "val", "train", "all"],
+                   help="images to calibrate on (default: all of a folder, else val)")
+    p.add_argument("--rule", default="accuracy", help="accuracy (default), f1, or far=X for a target false-accept rate")
+    p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args):
+    from pathlib import Path
+
+    from keras_siamese.evaluation import evaluation_images
+    from keras_siamese.inference.calibration import calibrate_model
+    from keras_siamese.inference.model_io import load_model, save_model
+    from keras_siamese.metrics.verification import parse_rule
+
+    parse_rule(args.rule)  # fail before any slow work
+    model = load_model(args.model)
+    split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
+    images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet)
+    previous = model.threshold
+    figures = calibrate_model(model, images, args.rule, split=split, source=source)
+    path = save_model(model, args.output or args.model)
+    before = "none" if previous is None else f"{previous:.4f}"
+    print(f"threshold {before} -> {model.threshold:.4f} ({figures['rule']} on {len(images)} images of {split}: "
+          f"accuracy {figures['accuracy']:.4f}, false accepts {figures['false_accept_rate']:.4f})")
+    print(f"model: {path}")

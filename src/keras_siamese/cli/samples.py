@@ -1,0 +1,22 @@
+"""`siamese samples`: write example images (PNG, named with their class) from a data set's test split."""
+
+from keras_siamese.cli._options import add_data_options, positive_int
+
+DESCRIPTION = __doc__.split(": ", 1)[1]
+
+
+def add_parser(commands):
+    p = commands.add_parser("samples", help="write example images", description=DESCRIPTION)
+    add_data_options(p)
+    p.add_argument("--output", required=True, help="folder to write the PNG files into")
+    p.add_argument("--count", type=positive_int, default=13, help="how many images (default 13, as the seed)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args):
+    from keras_siamese.data.samples import write_samples
+
+    paths = write_samples(args.data, args.output, args.count, args.seed, args.data_dir)
+    print(f"wrote {len(paths)} images to {args.output}")

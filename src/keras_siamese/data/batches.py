@@ -1,0 +1,56 @@
+"""Keras `PyDataset`s that feed training from index arrays (backend-agnostic)."""
+
+import keras
+import numpy as np
+
+from keras_siamese.data.pairs import one_positive_one_negative
+from keras_siamese.data.sampler import ClassBalancedSampler
+
+
+class PairBatches(keras.utils.PyDataset):
+    """Batches of image pairs `((a, b), same)`, drawn afresh each epoch with the seed's scheme.
+
+    Pairs are kept as indices; only one batch of pair images exists at a time.
+    """
+
+    def __init__(self, images, labels, batch_size, seed=0, shuffle=True, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.labels = images, np.asarray(labels)
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        self.pairs, same = one_positive_one_negative(self.labels, self.rng)
+        self.same = same.astype("float32")
+        if self.shuffle:
+            order = self.rng.permutation(len(self.pairs))
+            self.pairs, self.same = self.pairs[order], self.same[order]
+
+    def __len__(self):
+        return -(-len(self.pairs) // self.batch_size)
+
+    def __getitem__(self, i):
+        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        a, b = self.pairs[rows, 0], self.pairs[rows, 1]
+        return (self.images[a], self.images[b]), self.same[rows]
+
+
+class ClassBalancedBatches(keras.utils.PyDataset):
+    """Batches `(images, labels)` of P classes x K images, for in-batch losses."""
+
+    def __init__(self, images, labels, classes_per_batch, images_per_class, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.labels = images, np.asarray(labels)
+        self.sampler = ClassBalancedSampler(self.labels, classes_per_batch, images_per_class, seed)
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        self.index = self.sampler.epoch()
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i):
+        rows = self.index[i]
+        return self.images[rows], self.labels[rows].astype("int32")

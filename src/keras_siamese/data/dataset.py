@@ -1,0 +1,140 @@
+"""In-memory labelled image sets and their seeded, stratified splits."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keras_siamese.errors import SiameseError
+
+
+@dataclass
+class ImageSet:
+    """Images as uint8 arrays `(N, H, W, C)` with integer class codes.
+
+    `labels[i]` indexes `class_names`; `ids[i]` names image `i` (a file path or
+    `source:index`), so every pair written to a CSV can be traced back.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list
+    ids: np.ndarray
+
+    def __post_init__(self):
+        if self.images.ndim != 4:
+            raise SiameseError(f"images must have shape (N, H, W, C); received shape {self.images.shape}")
+        if len(self.images) != len(self.labels) or len(self.ids) != len(self.labels):
+            raise SiameseError(
+                f"images, labels and ids differ in length: {len(self.images)}, {len(self.labels)}, {len(self.ids)}"
+            )
+
+    @classmethod
+    def from_arrays(cls, images, labels, ids=None, source="array"):
+        """Build from arrays; labels may be any hashable names or integers.
+
+        Images may be `(N, H, W)` or `(N, H, W, C)`, uint8 in 0..255 or floats
+        (floats in 0..1 are scaled to 0..255).
+        """
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4:
+            raise SiameseError(f"images must have shape (N, H, W) or (N, H, W, C); received shape {images.shape}")
+        images = to_uint8(images)
+        labels = np.asarray(labels)
+        if labels.ndim != 1:
+            raise SiameseError(f"labels must be one-dimensional; received shape {labels.shape}")
+        names, codes = np.unique(labels, return_inverse=True)
+        if ids is None:
+            ids = np.array([f"{source}:{i}" for i in range(len(labels))])
+        return cls(images, codes.astype(np.int64), [str(n) for n in names], np.asarray(ids))
+
+    def __len__(self):
+        return len(self.labels)
+
+    @property
+    def image_shape(self):
+        return tuple(self.images.shape[1:])
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    def subset(self, index):
+        """The images at `index`, keeping the full list of class names."""
+        index = np.asarray(index)
+        return ImageSet(self.images[index], self.labels[index], self.class_names, self.ids[index])
+
+    def class_counts(self):
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+
+@dataclass
+class Splits:
+    """Train, validation and test image sets, plus a description of where they came from."""
+
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    source: dict = field(default_factory=dict)
+
+    def split(self, name):
+        if name not in ("train", "val", "test"):
+            raise SiameseError(f"unknown split {name!r}; choose train, val or test")
+        return getattr(self, name)
+
+
+def to_uint8(images):
+    """Pixels as uint8 in 0..255; floats with a maximum of at most 1 are taken as 0..1."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.number):
+        raise SiameseError(f"images must be numeric; received dtype {images.dtype}")
+    if images.size and not np.isfinite(images).all():
+        raise SiameseError("images contain NaN or infinite values")
+    if np.issubdtype(images.dtype, np.floating) and images.size and images.max() <= 1.0:
+        images = images * 255.0
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+
+
+def stratified_split(labels, fraction, seed, keep=0):
+    """Split indices into (kept, held_out), taking `fraction` of every class.
+
+    Each class gives `round(fraction * n)` images to the held-out part, but never
+    so many that fewer than `keep` remain. Deterministic for a given seed.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    order = order[np.argsort(labels[order], kind="stable")]
+    sorted_labels = labels[order]
+    counts = np.bincount(sorted_labels) if len(labels) else np.zeros(0, int)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+    rank = np.arange(len(labels)) - starts[sorted_labels]
+    take = np.minimum(np.rint(fraction * counts).astype(int), np.maximum(counts - keep, 0))
+    held = rank < take[sorted_labels]
+    return np.sort(order[~held]), np.sort(order[held])
+
+
+def check_trainable(images, where):
+    """Raise unless `images` has two classes and every class has two images."""
+    present = len(np.unique(images.labels))
+    if present < 2:
+        raise SiameseError(f"{where} has {present} class(es); training needs at least 2 classes")
+    counts = images.class_counts()
+    small = [images.class_names[c] for c in np.flatnonzero(counts == 1)]
+    if small:
+        raise SiameseError(
+            f"class {small[0]!r} in {where} has only 1 image; every class needs at least 2 to form a positive pair"
+        )
+
+
+def concatenate(sets):
+    """One ImageSet from several that share class names (the splits of one source)."""
+    return ImageSet(
+        np.concatenate([s.images for s in sets]),
+        np.concatenate([s.labels for s in sets]),
+        sets[0].class_names,
+        np.concatenate([s.ids for s in sets]),
+    )

@@ -1,0 +1,150 @@
+"""Images on disk: reading any file Pillow opens, and class-subfolder data sets."""
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from keras_siamese.data.dataset import ImageSet
+from keras_siamese.errors import SiameseError
+
+# Folder images are resized to their common size when it is at most this, else to DEFAULT_SIZE.
+MAX_NATIVE_SIZE = 96
+DEFAULT_SIZE = 64
+
+
+def _files(root):
+    return sorted(
+        Path(dirpath) / name
+        for dirpath, dirnames, filenames in os.walk(root)
+        for name in filenames
+        if not name.startswith(".")
+        if not any(part.startswith(".") for part in Path(dirpath).relative_to(root).parts)
+    )
+
+
+def list_images(root):
+    """Every non-hidden file under `root` (recursively), sorted; a missing or empty folder is an error."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SiameseError(f"{root}: folder not found")
+    files = _files(root)
+    if not files:
+        raise SiameseError(f"{root}: folder holds no files")
+    return files
+
+
+def _open(path):
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except FileNotFoundError:
+        raise SiameseError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise SiameseError(f"{path}: not a readable image ({error})") from None
+
+
+def read_image(path, size, channels):
+    """One image file as uint8 `(height, width, channels)`, resized to `size` = (height, width)."""
+    image = _open(path)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image.alpha_composite(rgba)
+    image = image.convert("L" if channels == 1 else "RGB")
+    if image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
+
+
+def read_images(paths, size, channels, progress=True):
+    """Many image files as one uint8 array `(N, height, width, channels)`, read in parallel."""
+    from tqdm.auto import tqdm
+
+    out = np.empty((len(paths), size[0], size[1], channels), np.uint8)
+
+    def load(i):
+        out[i] = read_image(paths[i], size, channels)
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        jobs = pool.map(load, range(len(paths)))
+        for _ in tqdm(jobs, total=len(paths), desc="reading images", unit="img",
+                      disable=not progress or len(paths) < 500, leave=False):
+            pass
+    return out
+
+
+def resize_images(images, shape):
+    """uint8 images `(N, H, W, C)` resized and converted to `shape` = (height, width, channels)."""
+    if images.shape[1:] == tuple(shape):
+        return images
+    out = np.empty((len(images), *shape), np.uint8)
+    mode = {1: "L", 3: "RGB"}
+    for i, image in enumerate(images):
+        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, mode[image.shape[-1]])
+        picture = picture.convert(mode[shape[2]]).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        array = np.asarray(picture, np.uint8)
+        out[i] = array[..., None] if shape[2] == 1 else array
+    return out
+
+
+def infer_shape(paths, sample=200):
+    """A shape for images of unknown size: their common size if small, and 1 channel if all are grey."""
+    sizes, grey = Counter(), True
+    for path in paths[:: max(1, len(paths) // sample)]:
+        image = _open(path)
+        sizes[(image.height, image.width)] += 1
+        grey = grey and image.mode in ("1", "L", "LA", "I", "I;16", "F")
+    (height, width), _ = sizes.most_common(1)[0]
+    if len(sizes) > 1 or max(height, width) > MAX_NATIVE_SIZE:
+        height = width = DEFAULT_SIZE
+    return height, width, 1 if grey else 3
+
+
+def _class_folders(root):
+    classes = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise SiameseError(f"{root}: no class subfolders (expected one folder of images per class)")
+    return classes
+
+
+def scan_classes(root):
+    """Image paths and class names of a class-subfolder layout (files directly in `root` are ignored)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SiameseError(f"{root}: folder not found")
+    paths, names = [], []
+    for folder in _class_folders(root):
+        files = _files(folder)
+        paths += files
+        names += [folder.name] * len(files)
+    if not paths:
+        raise SiameseError(f"{root}: class subfolders hold no images")
+    return paths, names
+
+
+def has_train_test_layout(root):
+    root = Path(root)
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def load_image_folder(root, shape=None, progress=True, class_names=None):
+    """A class-subfolder folder as an ImageSet; `shape` = (height, width, channels) or None to infer.
+
+    `class_names` fixes the code of each class (so a test folder shares the train
+    folder's codes); classes not in it are appended.
+    """
+    paths, names = scan_classes(root)
+    if shape is None:
+        shape = infer_shape(paths)
+    images = read_images(paths, shape[:2], shape[2], progress)
+    known = list(class_names or [])
+    known += sorted(set(names) - set(known))
+    code = {name: i for i, name in enumerate(known)}
+    labels = np.array([code[n] for n in names], np.int64)
+    return ImageSet(images, labels, known, np.array([str(p) for p in paths])), shape

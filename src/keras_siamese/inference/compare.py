@@ -1,0 +1,28 @@
+"""Distances and same/different decisions for pairs of images."""
+
+import numpy as np
+
+from keras_siamese.inference.embedding import embed_images
+
+
+def decide(model, distances):
+    """'same' / 'different' for each distance, or None when the model has no threshold."""
+    if model.threshold is None:
+        return None
+    return ["same" if d < model.threshold else "different" for d in np.atleast_1d(distances)]
+
+
+def distances(model, images_a, images_b):
+    """Distances between `images_a[i]` and `images_b[i]` (arrays or paths), embedding each batch once."""
+    a = embed_images(model, images_a)
+    b = embed_images(model, images_b)
+    if len(a) != len(b):
+        raise ValueError(f"images_a and images_b differ in length: {len(a)} and {len(b)}")
+    return np.sqrt(np.sum(np.square(a - b), axis=1))
+
+
+def compare(model, image_a, image_b):
+    """Distance of two images, and the decision when the model is calibrated."""
+    distance = float(distances(model, image_a, image_b)[0])
+    decision = decide(model, distance)
+    return {"distance": distance, "threshold": model.threshold, "decision": decision[0] if decision else None}

@@ -1,0 +1,48 @@
+"""Embedding images with a trained tower, in large batches."""
+
+from pathlib import Path
+
+import numpy as np
+
+from keras_siamese.data.dataset import to_uint8
+from keras_siamese.data.folder import read_images
+from keras_siamese.errors import SiameseError
+
+EMBED_BATCH = 1024
+
+
+def tower_of(model):
+    """The embedding tower of a SiameseModel, or the tower itself."""
+    return getattr(model, "tower", model)
+
+
+def as_image_batch(images, shape, progress=False):
+    """A uint8 batch `(N, H, W, C)` matching `shape` from arrays or image paths."""
+    if isinstance(images, (str, Path)):
+        images = [images]
+    if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, Path)):
+        return read_images([Path(p) for p in images], shape[:2], shape[2], progress)
+    batch = np.asarray(images)
+    if batch.ndim == 2 or batch.shape == tuple(shape):
+        batch = batch.reshape(1, *shape) if batch.size == np.prod(shape) else batch[None]  # one image
+    elif batch.ndim == 3 and shape[2] == 1:
+        batch = batch[..., None]  # (N, H, W) grayscale
+    if batch.shape[1:] != tuple(shape):
+        raise SiameseError(f"images have shape {batch.shape[1:]}; the model takes {tuple(shape)}")
+    return to_uint8(batch)
+
+
+def embed_images(model, images, batch_size=EMBED_BATCH, progress=False):
+    """Embeddings `(N, embedding_dim)` of images (uint8 arrays, floats in 0..1, or file paths)."""
+    tower = tower_of(model)
+    batch = as_image_batch(images, tuple(tower.input_shape[1:]), progress)
+    if len(batch) == 0:
+        return np.zeros((0, int(tower.output_shape[-1])), np.float32)
+    return np.asarray(tower.predict(batch, batch_size=batch_size, verbose=0), np.float32)
+
+
+def pair_distances(embeddings, pairs):
+    """Euclidean distances of the index pairs `(M, 2)` from precomputed embeddings."""
+    pairs = np.asarray(pairs)
+    difference = embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]]
+    return np.sqrt(np.einsum("ij,ij->i", difference, difference))

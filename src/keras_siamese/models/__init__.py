@@ -1,0 +1,7 @@
+"""Models: embedding towers, distance layers and the Siamese pair model."""
+
+from keras_siamese.models.layers import EuclideanDistance, L2Normalize
+from keras_siamese.models.siamese import SiameseModel
+from keras_siamese.models.towers import PRESETS, build_tower
+
+__all__ = ["EuclideanDistance", "L2Normalize", "SiameseModel", "PRESETS", "build_tower"]

@@ -1,0 +1,30 @@
+"""Figure creation and atomic saving shared by every plot."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from keras_siamese.atomic import atomic_path
+
+# Colours that stay distinguishable for colour-blind readers and in grayscale prints.
+SAME_COLOUR = "#1b7837"
+DIFFERENT_COLOUR = "#c2185b"
+
+
+def new_figure(width, height):
+    """A headless figure (not registered with pyplot) with constrained layout."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig, path, dpi=120):
+    """Write `fig` to `path` atomically; the format follows the suffix (PNG without one).
+
+    The figure is cleared afterwards, success or not: figures from
+    `new_figure` are not tracked by pyplot, so nothing else holds them open.
+    """
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:].lower() or "png",
+                        bbox_inches="tight", facecolor="white")
+    finally:
+        fig.clear()

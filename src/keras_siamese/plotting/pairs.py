@@ -1,0 +1,87 @@
+"""Image pairs side by side with their distances and decisions."""
+
+import os
+import sys
+
+import numpy as np
+
+from keras_siamese.errors import SiameseError
+from keras_siamese.plotting._figure import DIFFERENT_COLOUR, SAME_COLOUR, new_figure, save_figure
+
+# Backends that cannot open a window (pyplot falls back to "agg" without a display).
+_NON_INTERACTIVE = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
+def _show_image(ax, image, name):
+    """Draw one uint8 image (H, W), (H, W, 1) or (H, W, 3), with an optional file name below."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+    else:
+        ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if name:
+        ax.set_xlabel(name, fontsize=8)
+
+
+def _draw_pairs(fig, images_a, images_b, distances, names, decisions, threshold):
+    """Draw one row (a subfigure) per pair into `fig`."""
+    rows = fig.subfigures(len(distances), 1, squeeze=False)[:, 0]
+    for i, row in enumerate(rows):
+        title, colour = f"distance {distances[i]:.3f}", "black"
+        if decisions is not None:
+            title += " — same" if decisions[i] else " — different"
+            colour = SAME_COLOUR if decisions[i] else DIFFERENT_COLOUR
+        row.suptitle(title, color=colour, fontsize=11)
+        pair_names = names[i] if names is not None else (None, None)
+        for ax, image, name in zip(row.subplots(1, 2), (images_a[i], images_b[i]), pair_names):
+            _show_image(ax, image, name)
+    heading = f"{len(distances)} pair{'s' if len(distances) != 1 else ''}"
+    if threshold is not None:
+        heading += f" — same if distance < {threshold:.3f}"
+    fig.suptitle(heading, fontsize=12, fontweight="bold")
+
+
+def _display_available():
+    """Whether a window could open: a display on X11/Wayland, or macOS/Windows."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or sys.platform in ("darwin", "win32"))
+
+
+def plot_pairs(images_a, images_b, distances, path, names=None, decisions=None,
+               threshold=None, show=False):
+    """Plot image pairs, one row each, titled with their distance (and decision) to `path`.
+
+    `images_a` and `images_b` are sequences of uint8 images (sizes may differ),
+    `names` optional `(name_a, name_b)` tuples shown under the images,
+    `decisions` optional booleans (true = same). With `show=True` the figure is
+    also shown in a window when a display is available; headless it is skipped.
+    """
+    distances = np.asarray(distances, dtype=float).reshape(-1)
+    lengths = {len(images_a), len(images_b), len(distances)}
+    lengths |= {len(x) for x in (names, decisions) if x is not None}
+    if len(lengths) != 1 or not len(distances):
+        raise SiameseError(f"plot_pairs needs the same non-zero number of images, distances, "
+                           f"names and decisions; received lengths {sorted(lengths)}")
+    args = (images_a, images_b, distances, names, decisions, threshold)
+    size = (5.0, 0.6 + 2.4 * len(distances))
+
+    fig = new_figure(*size)
+    _draw_pairs(fig, *args)
+    save_figure(fig, path)
+
+    if show and _display_available():
+        import matplotlib.pyplot as plt  # only here: pyplot picks an interactive backend
+
+        if plt.get_backend().lower() in _NON_INTERACTIVE:
+            return
+        try:
+            window = plt.figure(figsize=size, layout="constrained")
+            _draw_pairs(window, *args)
+            plt.show()
+            plt.close(window)
+        except Exception:  # a broken display must not fail a run whose PNG is already written
+            plt.close("all")

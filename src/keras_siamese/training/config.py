@@ -1,0 +1,102 @@
+"""Training settings, and the named recipes that fill them in."""
+
+import dataclasses
+from dataclasses import dataclass
+
+from keras_siamese.errors import SiameseError
+from keras_siamese.models.towers import PRESETS
+
+PAIR_LOSSES = ("contrastive", "bce")
+IN_BATCH_LOSSES = ("in-batch", "triplet")
+LOSSES = PAIR_LOSSES + IN_BATCH_LOSSES
+MINING = ("batch_hard", "semi_hard")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run; `config.json` records all of them.
+
+    `batch_size` counts pairs for the pair losses (contrastive, bce) and images
+    for the in-batch losses, whose batches hold `batch_size // images_per_class`
+    classes of `images_per_class` images each.
+    """
+
+    recipe: str = "default"
+    data: str = "mnist-sample"
+    data_dir: str | None = None
+    image_size: tuple | None = None
+    channels: int | None = None
+    val_fraction: float = 0.1
+    tower: str = "small"
+    weights: str | None = None
+    embedding_dim: int = 64
+    normalize: bool = True
+    loss: str = "in-batch"
+    margin: float = 1.0
+    pos_margin: float = 0.0
+    pos_bound: float | None = None
+    neg_bound: float | None = None
+    mining: str = "semi_hard"
+    learning_rate: float = 2e-3
+    batch_size: int = 128
+    images_per_class: int = 8
+    epochs: int = 12
+    patience: int | None = 4
+    seed: int = 42
+    calibrate: str = "accuracy"
+    mixed_precision: bool = False
+
+    def validate(self):
+        """Raise SiameseError naming the first bad value."""
+        checks = [
+            (self.loss in LOSSES, f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}"),
+            (self.tower in PRESETS, f"--tower {self.tower!r}: choose one of {', '.join(PRESETS)}"),
+            (self.mining in MINING, f"--mining {self.mining!r}: choose one of {', '.join(MINING)}"),
+            (self.epochs >= 1, f"--epochs must be at least 1; received {self.epochs}"),
+            (self.batch_size >= 2, f"--batch-size must be at least 2; received {self.batch_size}"),
+            (self.embedding_dim >= 1, f"--embedding-dim must be at least 1; received {self.embedding_dim}"),
+            (self.margin > 0, f"--margin must be positive; received {self.margin}"),
+            (0 <= self.pos_margin < self.margin, f"--pos-margin must be in [0, margin); received {self.pos_margin}"),
+            (self.learning_rate > 0, f"--learning-rate must be positive; received {self.learning_rate}"),
+            (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1); received {self.val_fraction}"),
+            (self.patience is None or self.patience >= 0, f"--patience must be 0 (off) or more; received {self.patience}"),
+            (self.images_per_class >= 2, f"--images-per-class must be at least 2; received {self.images_per_class}"),
+            (self.channels in (None, 1, 3), f"--channels must be 1 or 3; received {self.channels}"),
+            (self.weights in (None, "imagenet"), f"--weights must be imagenet; received {self.weights!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SiameseError(message)
+        if self.loss in IN_BATCH_LOSSES and self.batch_size < 2 * self.images_per_class:
+            raise SiameseError(
+                f"--batch-size {self.batch_size} holds fewer than 2 classes of --images-per-class "
+                f"{self.images_per_class}; raise the batch size or lower images per class"
+            )
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
+            raise SiameseError(f"--image-size must be HEIGHTxWIDTH or one positive size; received {self.image_size}")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# Settings each recipe fixes; flags given explicitly override them.
+RECIPES = {
+    "default": {},
+    "seed": dict(
+        tower="seed", embedding_dim=48, normalize=False, loss="contrastive", margin=1.0,
+        learning_rate=1e-3, batch_size=64, epochs=100, patience=None, mixed_precision=False,
+    ),
+}
+
+
+def make_config(recipe="default", **overrides):
+    """A validated TrainConfig: the recipe's settings, then every override that is not None."""
+    if recipe not in RECIPES:
+        raise SiameseError(f"--recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
+    settings = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig(recipe=recipe, **settings).validate()

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny synthetic image sets and folders, quiet backends."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def pytest_report_header(config):
+    import keras
+
+    return f"keras {keras.__version__}, backend {keras.config.backend()}"
+
+
+def synthetic_images(classes=3, per_class=12, size=12, channels=1, seed=0):
+    """Classes that differ by where a bright square sits, plus noise: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for c in range(classes):
+        for _ in range(per_class):
+            image = rng.integers(0, 60, (size, size, channels))
+            row, col = divmod(c, 2)
+            image[row * size // 2 : (row + 1) * size // 2, col * size // 2 : (col + 1) * size // 2] += 180
+            images.append(np.clip(image, 0, 255).astype(np.uint8))
+            labels.append(c)
+    return np.stack(images), np.array(labels)
+
+
+@pytest.fixture
+def tiny_arrays():
+    return synthetic_images()
+
+
+def write_folder(root, classes=("circle", "square", "cross"), per_class=6, size=16, mode="L"):
+    """A class-subfolder image folder with PNGs of varied sizes."""
+    images, labels = synthetic_images(len(classes), per_class, size, 1 if mode == "L" else 3)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = root / classes[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        picture = Image.fromarray(image[..., 0] if mode == "L" else image)
+        picture.resize((size + i % 3, size)).save(folder / f"img_{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    return write_folder(tmp_path / "images")

@@ -1,0 +1,86 @@
+"""Layers, towers and the Siamese model: shapes, gradients, serialisation (every backend)."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_siamese.inference.model_io import load_model, save_model
+from keras_siamese.models import EuclideanDistance, L2Normalize, SiameseModel, build_tower
+
+pytestmark = pytest.mark.core
+
+
+def test_euclidean_distance_values_and_shape():
+    a = np.array([[0.0, 0.0], [1.0, 1.0]], "float32")
+    b = np.array([[3.0, 4.0], [1.0, 1.0]], "float32")
+    d = ops.convert_to_numpy(EuclideanDistance()([a, b]))
+    assert d.shape == (2, 1)
+    assert d[0, 0] == pytest.approx(5.0)
+    assert d[1, 0] == pytest.approx(np.sqrt(1e-7))  # clamped, not zero
+
+
+def test_identical_inputs_give_finite_gradients():
+    tower = build_tower("seed", (8, 8, 1), 4)
+    model = SiameseModel(tower)
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1)).astype("uint8")
+    model.fit([x, x], np.zeros(4, "float32"), epochs=1, verbose=0)
+    weights = np.concatenate([np.ravel(w) for w in model.get_weights()])
+    assert np.isfinite(weights).all()
+
+
+def test_l2_normalize_gives_unit_rows():
+    x = np.array([[3.0, 4.0], [0.0, 2.0]], "float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(L2Normalize()(x)), [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
+
+
+def test_seed_tower_matches_the_tutorial():
+    tower = build_tower("seed", (28, 28, 1), 48)
+    kinds = [type(layer).__name__ for layer in tower.layers]
+    assert kinds == [
+        "InputLayer", "Rescaling", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "MaxPooling2D", "Dropout",
+        "GlobalAveragePooling2D", "Dense",
+    ]
+    convs = [layer for layer in tower.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert all(c.filters == 64 and c.kernel_size == (2, 2) and c.padding == "same" for c in convs)
+    assert all(layer.rate == 0.3 for layer in tower.layers if isinstance(layer, keras.layers.Dropout))
+    assert tower.output_shape == (None, 48)
+
+
+@pytest.mark.parametrize("preset", ["seed", "small"])
+def test_towers_embed_to_the_requested_size(preset):
+    tower = build_tower(preset, (20, 24, 3), 16, normalize=True)
+    out = ops.convert_to_numpy(tower(np.zeros((2, 20, 24, 3), "float32")))
+    assert out.shape == (2, 16)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(preset="vgg"), "preset='vgg'"),
+    (dict(embedding_dim=0), "embedding_dim=0"),
+    (dict(input_shape=(28, 28, 2)), "1 or 3 channels"),
+    (dict(preset="mobilenet_v3_small", input_shape=(28, 28, 1)), "at least 32x32"),
+])
+def test_bad_tower_arguments_name_the_value(kwargs, message):
+    settings = dict(preset="small", input_shape=(28, 28, 1), embedding_dim=8) | kwargs
+    with pytest.raises(ValueError, match=message):
+        build_tower(**settings)
+
+
+def test_application_tower_builds_with_random_weights():
+    tower = build_tower("mobilenet_v3_small", (32, 32, 1), 8)
+    assert ops.convert_to_numpy(tower(np.zeros((1, 32, 32, 1), "float32"))).shape == (1, 8)
+
+
+def test_model_file_round_trip_keeps_threshold_and_outputs(tmp_path):
+    tower = build_tower("small", (12, 12, 1), 8, normalize=True)
+    model = SiameseModel(tower, threshold=0.42, calibration={"rule": "accuracy", "accuracy": 0.9})
+    x = np.random.default_rng(1).integers(0, 255, (3, 12, 12, 1)).astype("uint8")
+    before = ops.convert_to_numpy(model([x, x[::-1]]))
+    path = save_model(model, tmp_path / "model.keras")
+    loaded = keras.saving.load_model(path, safe_mode=True)  # plain Keras, safe mode
+    assert isinstance(loaded, SiameseModel)
+    assert loaded.threshold == pytest.approx(0.42)
+    assert loaded.calibration == {"rule": "accuracy", "accuracy": 0.9}
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded([x, x[::-1]])), before, rtol=1e-5, atol=1e-6)
+    assert load_model(path).input_image_shape == (12, 12, 1)
