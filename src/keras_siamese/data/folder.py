@@ -55,6 +55,8 @@ def read_image(path, size, channels):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image.alpha_composite(rgba)
+    if image.mode.startswith("I;16"):  # 16-bit grey: scale to 0..255 (convert("L") would clip at 255)
+        image = Image.fromarray(np.rint(np.asarray(image, np.float64) / 257).astype(np.uint8))
     image = image.convert("L" if channels == 1 else "RGB")
     if image.size != (size[1], size[0]):
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
