@@ -50,11 +50,21 @@ def test_folder_classes_come_from_subfolder_names(image_folder):
     assert splits.source["sizes"] == {"train": 15, "val": 0, "test": 3}
 
 
-def test_folder_of_mixed_sizes_is_resized_to_the_default(image_folder):
+def test_folder_of_mixed_small_sizes_is_resized_to_the_median(image_folder):
     splits = load_splits(image_folder, progress=False)  # widths 16, 17 and 18
-    assert splits.train.image_shape == (64, 64, 1)
-    assert splits.source["image_shape"] == [64, 64, 1]
-    np.testing.assert_array_equal(splits.test.images[0], folders.read_image(splits.test.ids[0], (64, 64), 1))
+    assert splits.train.image_shape == (16, 17, 1)
+    assert splits.source["image_shape"] == [16, 17, 1]
+    np.testing.assert_array_equal(splits.test.images[0], folders.read_image(splits.test.ids[0], (16, 17), 1))
+
+
+def test_folder_of_large_images_is_resized_to_the_default(tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i, size in enumerate(((300, 200), (320, 240), (500, 400))):
+            Image.new("RGB", size, (i * 40, 10, 200)).save(tmp_path / name / f"{i}.jpg")
+    assert folders.infer_shape(folders.list_images(tmp_path)) == (64, 64, 3)
 
 
 def test_folder_of_one_small_size_keeps_it(tmp_path):
@@ -73,7 +83,7 @@ def test_folder_of_one_large_size_is_shrunk(tmp_path):
 def test_colour_folder_gets_three_channels(tmp_path):
     root = write_folder(tmp_path / "colour", mode="RGB")
     splits = load_splits(root, progress=False)
-    assert splits.train.image_shape == (64, 64, 3)
+    assert splits.train.image_shape == (16, 17, 3)
     assert not np.array_equal(splits.train.images[..., 0], splits.train.images[..., 1])
 
 
@@ -315,7 +325,7 @@ def test_write_samples_round_robin_over_classes(tmp_path):
     pictures = [np.asarray(Image.open(p)) for p in paths]
     test_images = {test.images[i, ..., 0].tobytes(): class_of(test, i) for i in range(len(test))}
     for picture, name in zip(pictures, classes):
-        assert picture.shape == (64, 64)
+        assert picture.shape == (16, 17)
         assert safe_name(test_images[picture.tobytes()]) == name  # a test image, named by its class
     assert len({p.tobytes() for p in pictures}) == 7
     assert [p.name for p in write_samples(root, tmp_path / "again", count=7, seed=1)] == [p.name for p in paths]
@@ -331,7 +341,7 @@ def test_write_samples_count_is_capped_by_the_test_split(tmp_path):
 def test_write_samples_colour_and_bad_count(tmp_path):
     root = write_folder(tmp_path / "colour", mode="RGB", per_class=5)
     (path,) = write_samples(root, tmp_path / "out", count=1)
-    assert np.asarray(Image.open(path)).shape == (64, 64, 3)
+    assert np.asarray(Image.open(path)).shape == (16, 17, 3)
     with pytest.raises(SiameseError, match="--count must be at least 1; received 0"):
         write_samples(root, tmp_path / "out", count=0)
 

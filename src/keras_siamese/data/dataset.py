@@ -62,7 +62,7 @@ class ImageSet:
 
     def subset(self, index):
         """The images at `index`, keeping the full list of class names."""
-        index = np.asarray(index)
+        index = np.asarray(index, dtype=np.int64)
         return ImageSet(self.images[index], self.labels[index], self.class_names, self.ids[index])
 
     def class_counts(self):

@@ -1,7 +1,6 @@
 """Images on disk: reading any file Pillow opens, and class-subfolder data sets."""
 
 import os
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 from keras_siamese.data.dataset import ImageSet
 from keras_siamese.errors import SiameseError
 
-# Folder images are resized to their common size when it is at most this, else to DEFAULT_SIZE.
+# Folder images are resized to their median size when it is at most this, else to DEFAULT_SIZE.
 MAX_NATIVE_SIZE = 96
 DEFAULT_SIZE = 64
 
@@ -96,14 +95,16 @@ def resize_images(images, shape):
 
 
 def infer_shape(paths, sample=200):
-    """A shape for images of unknown size: their common size if small, and 1 channel if all are grey."""
-    sizes, grey = Counter(), True
+    """A shape for images of unknown size: their median size if at most MAX_NATIVE_SIZE (else
+    DEFAULT_SIZE square), with 1 channel if all sampled images are grey."""
+    heights, widths, grey = [], [], True
     for path in paths[:: max(1, len(paths) // sample)]:
         image = _open(path)
-        sizes[(image.height, image.width)] += 1
-        grey = grey and image.mode in ("1", "L", "LA", "I", "I;16", "F")
-    (height, width), _ = sizes.most_common(1)[0]
-    if len(sizes) > 1 or max(height, width) > MAX_NATIVE_SIZE:
+        heights.append(image.height)
+        widths.append(image.width)
+        grey = grey and image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+    height, width = int(np.median(heights)), int(np.median(widths))
+    if max(height, width) > MAX_NATIVE_SIZE:
         height = width = DEFAULT_SIZE
     return height, width, 1 if grey else 3
 

@@ -38,7 +38,9 @@ def embed_images(model, images, batch_size=EMBED_BATCH, progress=False):
     batch = as_image_batch(images, tuple(tower.input_shape[1:]), progress)
     if len(batch) == 0:
         return np.zeros((0, int(tower.output_shape[-1])), np.float32)
-    return np.asarray(tower.predict(batch, batch_size=batch_size, verbose=0), np.float32)
+    # predict_on_batch skips the input pipeline `predict` builds on every call
+    chunks = [tower.predict_on_batch(batch[i : i + batch_size]) for i in range(0, len(batch), batch_size)]
+    return np.concatenate([np.asarray(c, np.float32) for c in chunks])
 
 
 def pair_distances(embeddings, pairs):

@@ -2,27 +2,46 @@
 
 import keras
 import numpy as np
+from keras import ops
+
+from keras_siamese.data.pairs import one_positive_one_negative
 
 from keras_siamese.inference.embedding import embed_images, pair_distances
 from keras_siamese.metrics.verification import best_accuracy, roc_auc
 
 
 class ValidationMetrics(keras.callbacks.Callback):
-    """Adds `val_auc` and `val_accuracy` (at the best threshold) on fixed validation pairs to the logs."""
+    """Adds `val_loss`, `val_auc` and `val_accuracy` (at the best threshold) to each epoch's logs.
 
-    def __init__(self, tower, images, pairs, same):
+    The validation images are embedded once per epoch; the loss and the
+    metrics all come from those embeddings: pair losses on fixed validation
+    pairs (through `head` for bce), in-batch losses on fixed index `batches`.
+    This is much cheaper than Keras' own validation pass, which rebuilds its
+    input pipeline every epoch.
+    """
+
+    def __init__(self, tower, images, loss, seed, batches=None, head=None):
         super().__init__()
-        self.tower, self.images, self.pairs, self.same = tower, images, pairs, same
+        self.tower, self.images, self.loss, self.batches, self.head = tower, images, loss, batches, head
+        self.pairs, self.same = one_positive_one_negative(images.labels, np.random.default_rng(seed))
+
+    def validation_loss(self, embeddings, distances):
+        if self.batches is None:
+            predictions = distances[:, None] if self.head is None else self.head(distances[:, None])
+            return float(ops.convert_to_numpy(self.loss(self.same.astype("float32")[:, None], predictions)))
+        labels = self.images.labels.astype("int32")
+        values = [ops.convert_to_numpy(self.loss(labels[rows], embeddings[rows])) for rows in self.batches]
+        return float(np.mean(values))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        distances = pair_distances(embed_images(self.tower, self.images), self.pairs)
-        if not np.isfinite(distances).all():
-            logs["val_auc"], logs["val_accuracy"] = float("nan"), float("nan")
-            return
-        logs["val_auc"] = roc_auc(distances, self.same)
-        logs["val_accuracy"] = best_accuracy(distances, self.same)[0]
+        embeddings = embed_images(self.tower, self.images.images)
+        distances = pair_distances(embeddings, self.pairs)
+        logs["val_loss"] = self.validation_loss(embeddings, distances)
+        finite = np.isfinite(distances).all()
+        logs["val_auc"] = roc_auc(distances, self.same) if finite else float("nan")
+        logs["val_accuracy"] = best_accuracy(distances, self.same)[0] if finite else float("nan")
 
 
 def batch_norm_layers(model):

@@ -10,6 +10,7 @@ PAIR_LOSSES = ("contrastive", "bce")
 IN_BATCH_LOSSES = ("in-batch", "triplet")
 LOSSES = PAIR_LOSSES + IN_BATCH_LOSSES
 MINING = ("batch_hard", "semi_hard")
+SCHEDULES = ("cosine", "constant")
 
 
 @dataclass
@@ -38,6 +39,8 @@ class TrainConfig:
     neg_bound: float | None = None
     mining: str = "semi_hard"
     learning_rate: float = 2e-3
+    schedule: str = "cosine"
+    augment: bool = False
     batch_size: int = 128
     images_per_class: int = 8
     epochs: int = 12
@@ -51,6 +54,7 @@ class TrainConfig:
         checks = [
             (self.loss in LOSSES, f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}"),
             (self.tower in PRESETS, f"--tower {self.tower!r}: choose one of {', '.join(PRESETS)}"),
+            (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}"),
             (self.mining in MINING, f"--mining {self.mining!r}: choose one of {', '.join(MINING)}"),
             (self.epochs >= 1, f"--epochs must be at least 1; received {self.epochs}"),
             (self.batch_size >= 2, f"--batch-size must be at least 2; received {self.batch_size}"),
@@ -85,7 +89,8 @@ RECIPES = {
     "default": {},
     "seed": dict(
         tower="seed", embedding_dim=48, normalize=False, loss="contrastive", margin=1.0,
-        learning_rate=1e-3, batch_size=64, epochs=100, patience=None, mixed_precision=False,
+        learning_rate=1e-3, schedule="constant", augment=False, batch_size=64, epochs=100, patience=None,
+        mixed_precision=False,
     ),
 }
 

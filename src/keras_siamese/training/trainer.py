@@ -1,5 +1,6 @@
 """`train`: data to a calibrated model file, a training plot and a history."""
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,8 +12,7 @@ import numpy as np
 from keras_siamese import __version__
 from keras_siamese.atomic import atomic_path, write_json
 from keras_siamese.data.batches import ClassBalancedBatches, PairBatches
-from keras_siamese.data.dataset import ImageSet, Splits, check_trainable, stratified_split
-from keras_siamese.data.pairs import one_positive_one_negative
+from keras_siamese.data.dataset import ImageSet, Splits, check_trainable, concatenate, stratified_split
 from keras_siamese.data.sources import load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
@@ -24,7 +24,7 @@ from keras_siamese.models.towers import build_tower
 from keras_siamese.training.callbacks import ValidationMetrics, refresh_batch_norm
 from keras_siamese.training.config import PAIR_LOSSES, TrainConfig, make_config
 
-VALIDATION_PAIR_SEED = 1234  # fixed validation pairs, so epochs compare like with like
+VALIDATION_SEED = 1234  # fixed validation pairs and batches, so epochs compare like with like
 
 
 @dataclass
@@ -38,6 +38,12 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def can_form_both_pair_kinds(labels):
+    """True when `labels` hold two classes and a class with two images."""
+    counts = np.unique(labels, return_counts=True)[1]
+    return len(counts) >= 2 and counts.max() >= 2
+
+
 def resolve_data(data, config, progress):
     """Splits from a source name or folder, a Splits object, or an (images, labels) pair."""
     if isinstance(data, Splits):
@@ -45,7 +51,7 @@ def resolve_data(data, config, progress):
     if isinstance(data, ImageSet) or isinstance(data, tuple):
         images = data if isinstance(data, ImageSet) else ImageSet.from_arrays(*data)
         fit, val = stratified_split(images.labels, config.val_fraction, config.seed, keep=2)
-        empty = images.subset(np.zeros(0, np.int64))
+        empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
     shape = None
     if config.image_size is not None or config.channels is not None:
@@ -54,41 +60,66 @@ def resolve_data(data, config, progress):
     return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress)
 
 
-def build_training_model(siamese, config):
-    """The model `fit` trains, its loss, and whether it takes pairs (True) or labelled images."""
+@dataclass
+class Objective:
+    """What `fit` trains (`model`, `loss`), whether it takes image pairs or labelled images, and the
+    head (bce's learned sigmoid) that turns distances into the loss's input."""
+
+    model: keras.Model
+    loss: keras.losses.Loss
+    takes_pairs: bool
+    head: keras.layers.Layer | None = None
+
+
+def build_objective(siamese, config):
+    """The training model and loss for `config.loss`; towers train directly for in-batch losses."""
+    shape = siamese.input_image_shape
     if config.loss == "contrastive":
-        return siamese, ContrastiveLoss(config.margin), True
+        return Objective(siamese, ContrastiveLoss(config.margin), True)
     if config.loss == "bce":
-        a = keras.Input(siamese.input_image_shape)
-        b = keras.Input(siamese.input_image_shape)
-        probability = keras.layers.Dense(1, activation="sigmoid", name="distance_sigmoid")(siamese([a, b]))
-        return keras.Model([a, b], probability), keras.losses.BinaryCrossentropy(), True
+        a, b = keras.Input(shape), keras.Input(shape)
+        head = keras.layers.Dense(1, activation="sigmoid", name="distance_sigmoid")
+        return Objective(keras.Model([a, b], head(siamese([a, b]))), keras.losses.BinaryCrossentropy(), True, head)
     if config.loss == "in-batch":
         loss = InBatchContrastiveLoss(config.margin, config.pos_margin, config.pos_bound, config.neg_bound)
     else:
         loss = TripletLoss(config.margin, config.mining)
-    return siamese.tower, loss, False
+    model = siamese.tower
+    if config.augment:
+        images = keras.Input(shape)
+        model = keras.Model(images, model(augmentation()(images)))
+    return Objective(model, loss, False)
 
 
-def make_batches(images, config, pairs, seed, fixed=False):
+def augmentation():
+    """Small random shifts, rotations and zooms, applied in training only."""
+    return keras.Sequential([
+        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
+        keras.layers.RandomRotation(0.03, fill_mode="nearest"),
+        keras.layers.RandomZoom(0.08, fill_mode="nearest"),
+    ], name="augmentation")
+
+
+def optimizer(config, steps_per_epoch):
+    """Adam, with cosine decay of the learning rate over the planned epochs unless `schedule` is constant."""
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
+    return keras.optimizers.Adam(rate)
+
+
+def make_batches(images, config, pairs, seed):
     if pairs:
-        return PairBatches(images.images, images.labels, config.batch_size, seed=seed, shuffle=not fixed)
-    per_class = config.images_per_class
-    return ClassBalancedBatches(images.images, images.labels, config.batch_size // per_class, per_class, seed=seed)
+        return PairBatches(images.images, images.labels, config.batch_size, seed=seed)
+    classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
+    return ClassBalancedBatches(images.images, images.labels, classes, per_class, seed=seed)
 
 
-class _FixedEpochs(keras.utils.PyDataset):
-    """A PyDataset frozen to its first epoch (validation must not change between epochs)."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.batches = [inner[i] for i in range(len(inner))]
-
-    def __len__(self):
-        return len(self.batches)
-
-    def __getitem__(self, i):
-        return self.batches[i]
+def classes_and_images_per_batch(config, num_classes):
+    """P classes x K images filling `batch_size`: K = images_per_class, unless there are too few
+    classes to fill the batch, in which case every class comes and K grows."""
+    classes = max(2, min(num_classes, config.batch_size // config.images_per_class))
+    return classes, max(config.images_per_class, config.batch_size // classes)
 
 
 def train(data=None, output="output", recipe="default", progress=True, **settings):
@@ -106,8 +137,9 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
     keras.utils.set_random_seed(config.seed)
     splits = resolve_data(data if data is not None else config.data, config, progress)
     check_trainable(splits.train, "the training split")
-    if len(splits.val) and len(np.unique(splits.val.labels)) < 2:
-        raise SiameseError("the validation split has fewer than 2 classes; lower --val-fraction to 0 or add images")
+    validate = can_form_both_pair_kinds(splits.val.labels)
+    if not validate and len(splits.val):  # too small to validate on: train on it instead
+        splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test, splits.source)
 
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:
@@ -117,20 +149,22 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
     finally:
         keras.config.set_dtype_policy(previous_policy)
     siamese = SiameseModel(tower, info={"training": config.to_dict(), "version": __version__})
-    model, loss, takes_pairs = build_training_model(siamese, config)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
+    objective = build_objective(siamese, config)
+    train_batches = make_batches(splits.train, config, objective.takes_pairs, config.seed)
+    objective.model.compile(optimizer=optimizer(config, len(train_batches)), loss=objective.loss)
 
-    callbacks, validation = [], None
-    if len(splits.val):
-        val_pairs, val_same = one_positive_one_negative(splits.val.labels, np.random.default_rng(VALIDATION_PAIR_SEED))
-        callbacks.append(ValidationMetrics(tower, splits.val.images, val_pairs, val_same))
-        validation = _FixedEpochs(make_batches(splits.val, config, takes_pairs, VALIDATION_PAIR_SEED, fixed=True))
+    callbacks = []
+    if validate:
+        val_batches = None
+        if not objective.takes_pairs:
+            val_batches = make_batches(splits.val, config, False, VALIDATION_SEED).index
+        callbacks.append(ValidationMetrics(tower, splits.val, objective.loss, VALIDATION_SEED, val_batches,
+                                           objective.head))
         if config.patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.patience, restore_best_weights=True))
-    fit = model.fit(
-        make_batches(splits.train, config, takes_pairs, config.seed),
-        validation_data=validation,
+    fit = objective.model.fit(
+        train_batches,
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
@@ -138,8 +172,8 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     refresh_batch_norm(tower, splits.train.images, seed=config.seed)
 
-    calibration_set = splits.val if len(splits.val) else splits.train
-    calibrate_model(siamese, calibration_set, config.calibrate, split="val" if len(splits.val) else "train")
+    calibrate_model(siamese, splits.val if validate else splits.train, config.calibrate,
+                    split="val" if validate else "train")
     seconds = time.perf_counter() - started
     record = {
         "settings": config.to_dict(),
@@ -160,16 +194,17 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
 
 
 def write_outputs(folder, model, history, record, plot_history):
-    """Write the four training outputs, each atomically; returns their paths."""
+    """Write the four training outputs; they replace older ones together, only once all are written."""
     paths = {
         "model": folder / "model.keras",
         "plot": folder / "training_plot.png",
         "history": folder / "history.json",
         "config": folder / "config.json",
     }
-    with atomic_path(paths["model"]) as tmp:
-        model.save(tmp)
-    plot_history(history, paths["plot"])
-    write_json(paths["history"], history)
-    write_json(paths["config"], record)
+    with contextlib.ExitStack() as stack:
+        tmp = {name: stack.enter_context(atomic_path(path)) for name, path in paths.items()}
+        model.save(tmp["model"])
+        plot_history(history, tmp["plot"])
+        write_json(tmp["history"], history)
+        write_json(tmp["config"], record)
     return paths

@@ -1,0 +1,150 @@
+"""The `siamese` command in-process: every subcommand, and bad input as one line with status 2."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_siamese.cli import main
+
+QUICK = ["--epochs", "1", "--batch-size", "12", "--images-per-class", "4", "--embedding-dim", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained for one epoch on a tiny folder of three classes."""
+    from conftest import write_folder
+
+    root = tmp_path_factory.mktemp("cli")
+    folder = write_folder(root / "images", per_class=8)
+    assert main(["train", "--data", str(folder), "--output", str(root / "out"), *QUICK]) == 0
+    return folder, root / "out" / "model.keras"
+
+
+def error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_train_on_a_folder_writes_outputs(trained):
+    folder, model = trained
+    config = json.loads((model.parent / "config.json").read_text())
+    assert config["data"]["name"] == "folder"
+    assert config["data"]["classes"] == ["circle", "cross", "square"]
+    assert config["data"]["image_shape"] == [16, 17, 1]  # the median of 16x16, 16x17 and 16x18
+
+
+def test_evaluate_writes_metrics_table_and_plots(trained, tmp_path, capsys):
+    folder, model = trained
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(model), "--split", "all", "--output", str(out), "--quiet",
+                 "--episodes", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "ROC AUC" in printed and "precision@1" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == 24 and metrics["pairs"]["count"] == 48
+    with open(out / "distances.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 48 and {"image_a", "image_b", "same_class", "distance"} <= set(rows[0])
+    for name in ("roc.png", "distance_histogram.png", "embedding_map.png"):
+        assert Image.open(out / name).size[0] > 300
+
+
+def test_calibrate_rewrites_the_threshold(trained, tmp_path, capsys):
+    folder, model = trained
+    copy = tmp_path / "model.keras"
+    assert main(["calibrate", "--model", str(model), "--data", str(folder), "--rule", "far=0",
+                 "--output", str(copy), "--quiet"]) == 0
+    assert "threshold" in capsys.readouterr().out
+    from keras_siamese import load_model
+
+    calibrated = load_model(copy)
+    assert calibrated.calibration["rule"] == "far=0.0" and calibrated.calibration["split"] == "all"
+    assert calibrated.calibration["false_accept_rate"] == 0.0
+
+
+def test_compare_prints_distance_and_decision(trained, capsys):
+    folder, model = trained
+    a, b = sorted((folder / "circle").iterdir())[:2]
+    assert main(["compare", "--model", str(model), str(a), str(b)]) == 0
+    out = capsys.readouterr().out.split()
+    assert out[0] == "distance" and float(out[1]) >= 0 and out[2] in ("same", "different")
+
+
+def test_pairs_writes_figure_and_table(trained, tmp_path, capsys):
+    folder, model = trained
+    figure = tmp_path / "pairs.png"
+    assert main(["pairs", "--model", str(model), "--input", str(folder), "--count", "4",
+                 "--output", str(figure)]) == 0
+    assert Image.open(figure).size[1] > 100
+    with open(tmp_path / "pairs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(float(r["distance"]) >= 0 for r in rows)
+    assert len(capsys.readouterr().out.splitlines()) == 6  # 4 rows, figure, table
+
+
+def test_samples_writes_named_pngs(trained, tmp_path):
+    folder, _ = trained
+    assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "s"), "--count", "5"]) == 0
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert len(names) == 5 and all(n.startswith("image_") and n.endswith(".png") for n in names)
+
+
+def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
+    folder, model = trained
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    fake = tmp_path / "fake.keras"
+    fake.write_text("not a zip")
+    plain = tmp_path / "plain.keras"
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(plain)
+    truncated = tmp_path / "truncated.png"
+    data = (next((folder / "circle").iterdir())).read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    one_class = tmp_path / "one"
+    (one_class / "a").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), i * 50, np.uint8)).save(one_class / "a" / f"{i}.png")
+    lonely = tmp_path / "lonely"
+    for name, count in (("a", 3), ("b", 1)):
+        (lonely / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((8, 8), i * 50, np.uint8)).save(lonely / name / f"{i}.png")
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (["train", "--data", str(tmp_path / "missing"), *QUICK], "missing"),
+        (["train", "--data", str(tmp_path / "empty"), *QUICK], "empty"),
+        (["train", "--data", str(one_class), "--output", str(tmp_path / "o1"), *QUICK], "class"),
+        (["train", "--data", str(lonely), "--output", str(tmp_path / "o2"), *QUICK], "'b'"),
+        (["train", "--data", "cifar-10", *QUICK], "unknown --data 'cifar-10'"),
+        (["compare", "--model", str(fake), str(text), str(text)], "fake.keras"),
+        (["compare", "--model", str(plain), str(text), str(text)], "not a keras-siamese model"),
+        (["compare", "--model", str(tmp_path / "none.keras"), str(text), str(text)], "none.keras"),
+        (["compare", "--model", str(model), str(text), str(text)], "notes.txt"),
+        (["compare", "--model", str(model), str(truncated), str(truncated)], "truncated.png"),
+        (["pairs", "--model", str(model), "--input", str(tmp_path / "empty")], "empty"),
+        (["calibrate", "--model", str(model), "--rule", "recall"], "recall"),
+    ]
+    for argv, fragment in cases:
+        assert main(argv) == 2, argv
+        assert fragment in error_line(capsys), argv
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--epochs", "-1"], "--epochs"),
+    (["train", "--epochs", "ten"], "--epochs"),
+    (["samples", "--output", "x", "--count", "0"], "--count"),
+    (["pairs", "--model", "m.keras", "--input", "x", "--count", "0"], "--count"),
+])
+def test_bad_numbers_are_refused_by_the_parser(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err.splitlines()[-1] and "Traceback" not in err

@@ -1,0 +1,106 @@
+"""Training through the Python API on tiny data: outputs, recipes, losses, reproducibility, bad input."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import synthetic_images
+
+from keras_siamese import SiameseError, load_model, train
+from keras_siamese.training.callbacks import batch_norm_layers, refresh_batch_norm
+from keras_siamese.training.config import make_config
+
+TINY = dict(epochs=1, batch_size=16, images_per_class=4, embedding_dim=8, val_fraction=0.25, progress=False)
+
+
+def test_train_writes_a_loadable_calibrated_model_and_records(tmp_path, tiny_arrays):
+    result = train(tiny_arrays, output=tmp_path, **{**TINY, "epochs": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.json", "history.json", "model.keras", "training_plot.png"]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["loss"]) == 2
+    assert {"val_loss", "val_auc", "val_accuracy"} <= set(history)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["settings"]["seed"] == 42 and config["settings"]["epochs"] == 2
+    assert config["backend"] == keras.config.backend()
+    assert config["keras_siamese_version"]
+    model = load_model(tmp_path / "model.keras")
+    assert model.threshold == pytest.approx(result.model.threshold)
+    assert model.calibration["rule"] == "accuracy" and model.calibration["split"] == "val"
+    assert model.info["training"]["loss"] == "in-batch"
+
+
+def test_a_validation_split_too_small_for_pairs_goes_back_to_training(tiny_arrays):
+    result = train(tiny_arrays, output=None, **{**TINY, "val_fraction": 0.1})  # one image per class
+    assert "val_loss" not in result.history
+    assert result.model.calibration["split"] == "train" and result.model.calibration["images"] == 36
+
+
+def test_seed_recipe_is_the_tutorial():
+    config = make_config("seed")
+    assert (config.tower, config.embedding_dim, config.loss, config.margin) == ("seed", 48, "contrastive", 1.0)
+    assert (config.batch_size, config.epochs, config.learning_rate, config.patience) == (64, 100, 1e-3, None)
+    assert (config.schedule, config.augment, config.normalize) == ("constant", False, False)
+    assert make_config("seed", epochs=3).epochs == 3  # flags override the recipe
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "bce", "in-batch", "triplet"])
+def test_every_loss_trains_to_a_finite_model(tmp_path, tiny_arrays, loss):
+    result = train(tiny_arrays, output=None, loss=loss, **TINY)
+    assert np.isfinite(result.history["loss"]).all()
+    assert result.model.threshold is not None and np.isfinite(result.model.threshold)
+
+
+def test_same_seed_same_run(tiny_arrays):
+    first = train(tiny_arrays, output=None, **TINY)
+    second = train(tiny_arrays, output=None, **TINY)
+    np.testing.assert_allclose(first.history["loss"], second.history["loss"], rtol=1e-4)
+    assert first.model.threshold == pytest.approx(second.model.threshold, rel=1e-4)
+
+
+def test_batch_norm_statistics_are_refreshed_after_training(tiny_arrays):
+    tower = train(tiny_arrays, output=None, **TINY).model.tower
+    layer = batch_norm_layers(tower)[0]
+    for variable in (layer.moving_mean, layer.moving_variance):
+        variable.assign(keras.ops.zeros_like(variable))
+    images = tiny_arrays[0]
+    refresh_batch_norm(tower, images, batch_size=12, seed=0)  # three equal batches
+    features = keras.ops.convert_to_numpy(keras.Model(tower.input, layer.input)(images))
+    expected = features.reshape(-1, features.shape[-1]).mean(axis=0)  # mean of equal batch means
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean), expected, rtol=1e-3, atol=1e-4)
+    assert np.all(keras.ops.convert_to_numpy(layer.moving_variance) > 0)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(epochs=0), "--epochs"),
+    (dict(loss="hinge"), "--loss 'hinge'"),
+    (dict(calibrate="recall"), "recall"),
+    (dict(batch_size=4, images_per_class=4), "--batch-size 4"),
+])
+def test_bad_settings_name_the_value_and_write_nothing(tmp_path, tiny_arrays, settings, message):
+    with pytest.raises(SiameseError, match=message):
+        train(tiny_arrays, output=tmp_path / "out", **{**TINY, **settings})
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_class_or_single_image_classes_are_refused(tmp_path):
+    images, labels = synthetic_images(classes=2, per_class=6)
+    with pytest.raises(SiameseError, match="at least 2 classes"):
+        train((images, np.zeros_like(labels)), output=tmp_path / "a", **TINY)
+    with pytest.raises(SiameseError, match="only 1 image"):
+        train((images[:7], labels[:7]), output=tmp_path / "b", **{**TINY, "val_fraction": 0.0})
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_failed_write_keeps_the_previous_outputs(tmp_path, tiny_arrays, monkeypatch):
+    train(tiny_arrays, output=tmp_path, **TINY)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("keras_siamese.plotting.history.plot_history", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train(tiny_arrays, output=tmp_path, **{**TINY, "seed": 7})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
