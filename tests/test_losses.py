@@ -110,3 +110,19 @@ def test_in_batch_loss_config_round_trip(loss):
 def test_bad_loss_arguments(make):
     with pytest.raises(ValueError, match="Received"):
         make()
+
+
+def test_supervised_contrastive_by_hand():
+    from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLoss, supervised_contrastive
+
+    # unit vectors: a0=(1,0), a1=(0.6,0.8) in class 0; b0=(0,1) in class 1. Temperature 1.
+    e = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], "float32")
+    labels = np.array([0, 0, 1])
+    # anchor a0: sims to a1 0.6, b0 0 -> -log(e^.6 / (e^.6 + e^0)); a1: to a0 0.6, b0 0.8 -> -log(e^.6/(e^.6+e^.8))
+    # b0 has no positive and is left out.
+    a0 = -np.log(np.exp(0.6) / (np.exp(0.6) + 1.0))
+    a1 = -np.log(np.exp(0.6) / (np.exp(0.6) + np.exp(0.8)))
+    assert value(supervised_contrastive(labels, e, temperature=1.0)) == pytest.approx((a0 + a1) / 2, rel=1e-5)
+    assert value(supervised_contrastive(np.array([0, 1, 2]), e)) == 0.0  # no positive pair
+    loss = SupervisedContrastiveLoss(0.5)
+    assert keras.losses.deserialize(keras.losses.serialize(loss)).temperature == 0.5

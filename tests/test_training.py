@@ -28,7 +28,7 @@ def test_train_writes_a_loadable_calibrated_model_and_records(tmp_path, tiny_arr
     model = load_model(tmp_path / "model.keras")
     assert model.threshold == pytest.approx(result.model.threshold)
     assert model.calibration["rule"] == "accuracy" and model.calibration["split"] == "val"
-    assert model.info["training"]["loss"] == "in-batch"
+    assert model.info["training"]["loss"] == "supcon"
 
 
 def test_a_validation_split_too_small_for_pairs_goes_back_to_training(tiny_arrays):
@@ -45,7 +45,7 @@ def test_seed_recipe_is_the_tutorial():
     assert make_config("seed", epochs=3).epochs == 3  # flags override the recipe
 
 
-@pytest.mark.parametrize("loss", ["contrastive", "bce", "in-batch", "triplet"])
+@pytest.mark.parametrize("loss", ["contrastive", "bce", "in-batch", "triplet", "supcon"])
 def test_every_loss_trains_to_a_finite_model(tmp_path, tiny_arrays, loss):
     result = train(tiny_arrays, output=None, loss=loss, **TINY)
     assert np.isfinite(result.history["loss"]).all()

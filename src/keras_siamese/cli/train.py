@@ -22,11 +22,15 @@ def add_parser(commands):
     model.add_argument("--embedding-dim", type=positive_int)
     model.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                        help="scale embeddings to unit length")
+    model.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="random shifts, rotations, zooms (default: on below 10,000 training images)")
     model.add_argument("--image-size", type=image_size, help="resize images to SIZE or HEIGHTxWIDTH")
     model.add_argument("--channels", type=int, choices=[1, 3], help="1 (grey) or 3 (colour)")
     loss = p.add_argument_group("loss")
-    loss.add_argument("--loss", choices=["in-batch", "triplet", "contrastive", "bce"],
-                      help="in-batch contrastive (default), triplet, the seed's pairwise contrastive, or bce")
+    loss.add_argument("--loss", choices=["supcon", "in-batch", "triplet", "contrastive", "bce"],
+                      help="supcon: supervised contrastive over the batch (default); in-batch: contrastive over "
+                           "all pairs of the batch; triplet; contrastive: the seed's pairwise loss; bce")
+    loss.add_argument("--temperature", type=positive_float, help="supcon temperature (default 0.1)")
     loss.add_argument("--margin", type=positive_float)
     loss.add_argument("--pos-margin", type=float, help="in-batch: positives closer than this cost nothing")
     loss.add_argument("--mine-pos-above", dest="pos_bound", type=float,
@@ -35,10 +39,12 @@ def add_parser(commands):
                       help="in-batch hard mining: only negatives closer than this")
     loss.add_argument("--mining", choices=["batch_hard", "semi_hard"], help="triplet mining")
     fit = p.add_argument_group("optimisation")
-    fit.add_argument("--epochs", type=positive_int)
+    fit.add_argument("--epochs", type=positive_int,
+                     help="default: round(sqrt(3.2e6 / training images)) in 3..100 (30 for mnist-sample)")
     fit.add_argument("--batch-size", type=positive_int, help="pairs (pair losses) or images (in-batch losses)")
     fit.add_argument("--images-per-class", type=positive_int, help="in-batch losses: images of each class per batch")
-    fit.add_argument("--learning-rate", type=positive_float)
+    fit.add_argument("--learning-rate", type=positive_float, help="default 0.004 (seed recipe: 0.001)")
+    fit.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule (default cosine)")
     fit.add_argument("--patience", type=non_negative_int, help="early-stopping patience in epochs (0: off)")
     fit.add_argument("--val-fraction", type=float, help="share of training images held out (default 0.1)")
     fit.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
@@ -52,7 +58,7 @@ def add_parser(commands):
 
 SETTINGS = (
     "data_dir", "tower", "weights", "embedding_dim", "normalize", "image_size", "channels", "loss", "margin",
-    "pos_margin", "pos_bound", "neg_bound", "mining", "epochs", "batch_size", "images_per_class", "learning_rate",
+    "pos_margin", "pos_bound", "neg_bound", "mining", "temperature", "augment", "schedule", "epochs", "batch_size", "images_per_class", "learning_rate",
     "patience", "val_fraction", "mixed_precision", "seed", "calibrate",
 )
 

@@ -8,7 +8,7 @@ from keras_siamese.data.dataset import to_uint8
 from keras_siamese.data.folder import read_images
 from keras_siamese.errors import SiameseError
 
-EMBED_BATCH = 1024
+EMBED_BATCH = 256
 
 
 def tower_of(model):

@@ -27,7 +27,7 @@ def _conv_bn(x, filters):
 
 
 def _small_body(x):
-    """3x3 convolutions with batch normalisation: 32 > pool > 64 > pool > 128, global average pooling."""
+    """3x3 convolutions with batch normalisation: 16 > pool > 64 > pool > 128, global average pooling."""
     x = layers.Rescaling(1.0 / 255)(x)
     x = _conv_bn(x, 16)
     x = layers.MaxPooling2D(2)(x)

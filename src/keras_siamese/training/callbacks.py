@@ -55,7 +55,7 @@ def batch_norm_layers(model):
     return found
 
 
-def refresh_batch_norm(tower, images, batch_size=256, batches=32, seed=0):
+def refresh_batch_norm(tower, images, batch_size=128, batches=32, seed=0):
     """Set batch-norm moving statistics to averages over training batches.
 
     After a short run the exponential moving averages still remember their

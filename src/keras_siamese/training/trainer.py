@@ -1,6 +1,7 @@
 """`train`: data to a calibrated model file, a training plot and a history."""
 
 import contextlib
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
 from keras_siamese.losses.contrastive import ContrastiveLoss
 from keras_siamese.losses.in_batch import InBatchContrastiveLoss
+from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLoss
 from keras_siamese.losses.triplet import TripletLoss
 from keras_siamese.models.siamese import SiameseModel
 from keras_siamese.models.towers import build_tower
@@ -82,6 +84,8 @@ def build_objective(siamese, config):
         return Objective(keras.Model([a, b], head(siamese([a, b]))), keras.losses.BinaryCrossentropy(), True, head)
     if config.loss == "in-batch":
         loss = InBatchContrastiveLoss(config.margin, config.pos_margin, config.pos_bound, config.neg_bound)
+    elif config.loss == "supcon":
+        loss = SupervisedContrastiveLoss(config.temperature)
     else:
         loss = TripletLoss(config.margin, config.mining)
     model = siamese.tower
@@ -122,13 +126,14 @@ def classes_and_images_per_batch(config, num_classes):
     return classes, max(config.images_per_class, config.batch_size // classes)
 
 
-def train(data=None, output="output", recipe="default", progress=True, **settings):
+def train(data=None, output="output", recipe="default", progress=True, callbacks=(), **settings):
     """Train a Siamese model and write `model.keras`, `training_plot.png`, `history.json`, `config.json`.
 
     `data` is a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a
     folder of class subfolders, an `(images, labels)` tuple, an ImageSet or a
     Splits; `settings` are TrainConfig fields (see `siamese train --help`).
-    `output=None` writes nothing. Returns a TrainResult.
+    `callbacks` are extra Keras callbacks, run after the validation metrics
+    are in the logs. `output=None` writes nothing. Returns a TrainResult.
     """
     from keras_siamese.plotting.history import plot_history
 
@@ -140,6 +145,9 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
     validate = can_form_both_pair_kinds(splits.val.labels)
     if not validate and len(splits.val):  # too small to validate on: train on it instead
         splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test, splits.source)
+
+    size = len(splits.train)
+    config = dataclasses.replace(config, epochs=config.epochs_for(size), augment=config.augment_for(size))
 
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:
@@ -153,7 +161,7 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
     train_batches = make_batches(splits.train, config, objective.takes_pairs, config.seed)
     objective.model.compile(optimizer=optimizer(config, len(train_batches)), loss=objective.loss)
 
-    callbacks = []
+    extra_callbacks, callbacks = list(callbacks), []
     if validate:
         val_batches = None
         if not objective.takes_pairs:
@@ -166,7 +174,7 @@ def train(data=None, output="output", recipe="default", progress=True, **setting
     fit = objective.model.fit(
         train_batches,
         epochs=config.epochs,
-        callbacks=callbacks,
+        callbacks=callbacks + extra_callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
     )
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
