@@ -17,13 +17,13 @@ def calibration_pairs(labels, draws=CALIBRATION_DRAWS, seed=CALIBRATION_SEED):
     return np.concatenate([p for p, _ in rounds]), np.concatenate([s for _, s in rounds])
 
 
-def calibrate_model(model, images, rule="accuracy", split="val", source=None):
+def calibrate_model(model, images, rule="accuracy", split="val", source=None, batch_size=None):
     """Set `model.threshold` from `images` (an ImageSet) by `rule`; returns the figures.
 
     `rule` is "accuracy", "f1" or "far=X" (a target false-accept rate).
     """
     pairs, same = calibration_pairs(images.labels)
-    distances = pair_distances(embed_images(model, images.images), pairs)
+    distances = pair_distances(embed_images(model, images.images, batch_size), pairs)
     threshold, figures = calibrate_threshold(distances, same, rule)
     model.threshold = float(threshold)
     model.calibration = {"split": split, "images": len(images), **({"data": source} if source else {}), **figures}

@@ -8,7 +8,7 @@ from keras_siamese.data.dataset import to_uint8
 from keras_siamese.data.folder import read_images
 from keras_siamese.errors import SiameseError
 
-EMBED_BATCH = 256
+PIXELS_PER_BATCH = 2**20  # about 1,300 MNIST-size images, 256 of 64x64, 21 of 224x224
 
 
 def tower_of(model):
@@ -32,10 +32,17 @@ def as_image_batch(images, shape, progress=False):
     return to_uint8(batch)
 
 
-def embed_images(model, images, batch_size=EMBED_BATCH, progress=False):
+def default_batch_size(shape):
+    """Large batches for throughput, bounded so activations of large images stay small."""
+    return int(np.clip(2 ** int(np.log2(PIXELS_PER_BATCH / (shape[0] * shape[1]))), 16, 1024))
+
+
+def embed_images(model, images, batch_size=None, progress=False):
     """Embeddings `(N, embedding_dim)` of images (uint8 arrays, floats in 0..1, or file paths)."""
     tower = tower_of(model)
-    batch = as_image_batch(images, tuple(tower.input_shape[1:]), progress)
+    shape = tuple(tower.input_shape[1:])
+    batch = as_image_batch(images, shape, progress)
+    batch_size = batch_size or default_batch_size(shape)
     if len(batch) == 0:
         return np.zeros((0, int(tower.output_shape[-1])), np.float32)
     # predict_on_batch skips the input pipeline `predict` builds on every call

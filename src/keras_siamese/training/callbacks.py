@@ -10,6 +10,9 @@ from keras_siamese.inference.embedding import embed_images, pair_distances
 from keras_siamese.metrics.verification import best_accuracy, roc_auc
 
 
+TRAINING_EMBED_BATCH = 256  # small batches while training keep the process's peak memory low
+
+
 class ValidationMetrics(keras.callbacks.Callback):
     """Adds `val_loss`, `val_auc` and `val_accuracy` (at the best threshold) to each epoch's logs.
 
@@ -36,7 +39,7 @@ class ValidationMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        embeddings = embed_images(self.tower, self.images.images)
+        embeddings = embed_images(self.tower, self.images.images, batch_size=TRAINING_EMBED_BATCH)
         distances = pair_distances(embeddings, self.pairs)
         logs["val_loss"] = self.validation_loss(embeddings, distances)
         finite = np.isfinite(distances).all()

@@ -23,7 +23,7 @@ from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLos
 from keras_siamese.losses.triplet import TripletLoss
 from keras_siamese.models.siamese import SiameseModel
 from keras_siamese.models.towers import build_tower
-from keras_siamese.training.callbacks import ValidationMetrics, refresh_batch_norm
+from keras_siamese.training.callbacks import TRAINING_EMBED_BATCH, ValidationMetrics, refresh_batch_norm
 from keras_siamese.training.config import PAIR_LOSSES, TrainConfig, make_config
 
 VALIDATION_SEED = 1234  # fixed validation pairs and batches, so epochs compare like with like
@@ -181,7 +181,7 @@ def train(data=None, output="output", recipe="default", progress=True, callbacks
     refresh_batch_norm(tower, splits.train.images, seed=config.seed)
 
     calibrate_model(siamese, splits.val if validate else splits.train, config.calibrate,
-                    split="val" if validate else "train")
+                    split="val" if validate else "train", batch_size=TRAINING_EMBED_BATCH)
     seconds = time.perf_counter() - started
     record = {
         "settings": config.to_dict(),
