@@ -141,6 +141,7 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
     (["train", "--epochs", "ten"], "--epochs"),
     (["samples", "--output", "x", "--count", "0"], "--count"),
     (["pairs", "--model", "m.keras", "--input", "x", "--count", "0"], "--count"),
+    (["pairs", "--model", "m.keras", "--input", "x", "--count", "101"], "between 1 and 100"),
 ])
 def test_bad_numbers_are_refused_by_the_parser(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -148,3 +149,55 @@ def test_bad_numbers_are_refused_by_the_parser(argv, fragment, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert fragment in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_tower_and_size_mismatches_are_one_line_errors(trained, tmp_path, capsys):
+    folder, _ = trained
+    cases = [
+        (["train", "--data", str(folder), "--tower", "mobilenet_v3_small", *QUICK], "at least 32x32"),
+        (["train", "--data", str(folder), "--weights", "imagenet", *QUICK], "--weights applies"),
+        (["train", "--data", str(folder), "--image-size", "2", *QUICK], "at least 4x4"),
+        (["train", "--data", str(folder), "--calibrate", "recall", *QUICK], "recall"),
+    ]
+    for argv, fragment in cases:
+        assert main([*argv, "--output", str(tmp_path / "o")] if argv[0] == "train" else argv) == 2, argv
+        assert fragment in error_line(capsys), argv
+    assert not (tmp_path / "o").exists()
+
+
+def test_pairs_refuses_a_figure_name_it_cannot_write(trained, tmp_path, capsys):
+    folder, model = trained
+    assert main(["pairs", "--model", str(model), "--input", str(folder), "--output", str(tmp_path / "p.csv")]) == 2
+    assert "must end in .png" in error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_failed_evaluation_leaves_no_files(trained, tmp_path, capsys, monkeypatch):
+    folder, model = trained
+    out = tmp_path / "eval"
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("keras_siamese.plotting.embeddings.plot_embedding_map", broken)
+    assert main(["evaluate", "--model", str(model), "--split", "all", "--output", str(out), "--quiet"]) == 1
+    assert "disk full" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_colour_folder_keeps_colour_when_only_the_size_is_given(tmp_path):
+    from conftest import write_folder
+
+    folder = write_folder(tmp_path / "colour", per_class=8, mode="RGB")
+    assert main(["train", "--data", str(folder), "--image-size", "20", "--output", str(tmp_path / "o"), *QUICK]) == 0
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["data"]["image_shape"] == [20, 20, 3]
+
+
+def test_train_settings_cover_every_config_field():
+    import dataclasses
+
+    from keras_siamese.cli.train import SETTINGS
+    from keras_siamese.training.config import TrainConfig
+
+    assert set(SETTINGS) == {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe", "data"}

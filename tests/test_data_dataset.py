@@ -75,8 +75,10 @@ def test_from_arrays_rejects_bad_shapes():
         ImageSet.from_arrays(blank(3), [0, 1])
 
 
-def test_to_uint8_integers_are_clipped_and_uint8_untouched():
-    np.testing.assert_array_equal(to_uint8(np.array([-5, 0, 1, 255, 999])), [0, 0, 1, 255, 255])
+def test_to_uint8_integers_are_clipped_16_bit_scaled_and_uint8_untouched():
+    np.testing.assert_array_equal(to_uint8(np.array([-5, 0, 1, 255])), [0, 0, 1, 255])
+    # above 255 the values are taken as 16-bit: 65535 / 257 = 255, 257 / 257 = 1
+    np.testing.assert_array_equal(to_uint8(np.array([0, 257, 32896, 65535], np.uint16)), [0, 1, 128, 255])
     raw = np.array([1, 2, 3], np.uint8)
     assert to_uint8(raw) is raw
     with pytest.raises(SiameseError, match="numeric"):

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SIAMESE = shutil.which("siamese", path=str(Path(sys.executable).parent)) or shutil.which("siamese")
 
 
@@ -16,8 +14,8 @@ def run(*args, cwd):
     return subprocess.run([SIAMESE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.skipif(SIAMESE is None, reason="the package is not installed (no `siamese` script)")
 def test_console_script_train_samples_pairs_compare(tmp_path):
+    assert SIAMESE, "the `siamese` console script is not installed: pip install -e ."
     trained = run("train", "--data", "mnist-sample", "--epochs", "1", "--output", "out", "--quiet", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "threshold" in trained.stdout

@@ -6,8 +6,14 @@ import pytest
 from keras import ops
 
 from keras_siamese.losses import (
-    ContrastiveLoss, InBatchContrastiveLoss, TripletLoss, batch_hard_triplet, contrastive, in_batch_contrastive,
-    pairwise_distances, semi_hard_triplet,
+    ContrastiveLoss,
+    InBatchContrastiveLoss,
+    TripletLoss,
+    batch_hard_triplet,
+    contrastive,
+    in_batch_contrastive,
+    pairwise_distances,
+    semi_hard_triplet,
 )
 
 pytestmark = pytest.mark.core

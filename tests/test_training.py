@@ -5,8 +5,8 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import synthetic_images
 
+from conftest import synthetic_images
 from keras_siamese import SiameseError, load_model, train
 from keras_siamese.training.callbacks import batch_norm_layers, refresh_batch_norm
 from keras_siamese.training.config import make_config
@@ -104,3 +104,43 @@ def test_a_failed_write_keeps_the_previous_outputs(tmp_path, tiny_arrays, monkey
     with pytest.raises(OSError, match="disk full"):
         train(tiny_arrays, output=tmp_path, **{**TINY, "seed": 7})
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_bad_calibration_rule_is_refused_before_training(tiny_arrays, monkeypatch):
+    def no_fit(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(keras.Model, "fit", no_fit)
+    with pytest.raises(SiameseError, match="far=2"):
+        train(tiny_arrays, output=None, **{**TINY, "calibrate": "far=2"})
+
+
+def test_pair_losses_augment_both_images_when_asked():
+    from keras_siamese.models import SiameseModel, build_tower
+    from keras_siamese.training.trainer import build_objective
+
+    siamese = SiameseModel(build_tower("seed", (12, 12, 1), 4))
+    for augment, expected in ((True, True), (False, False)):
+        objective = build_objective(siamese, make_config("seed", augment=augment))
+        names = [layer.name for layer in objective.model.layers]
+        assert ("augmentation" in names) is expected and objective.takes_pairs
+
+
+def test_evaluation_rebuilds_the_training_validation_split(tmp_path):
+    from conftest import write_folder
+    from keras_siamese.data.sources import load_splits
+    from keras_siamese.evaluation import evaluation_images
+
+    folder = write_folder(tmp_path / "images", per_class=20)
+    result = train(str(folder), output=None, **{**TINY, "val_fraction": 0.3, "seed": 5})
+    expected = load_splits(folder, seed=5, val_fraction=0.3, progress=False).val
+    found, _ = evaluation_images(result.model, split="val", progress=False)
+    assert sorted(found.ids) == sorted(expected.ids) and len(found) == 15  # 5 of each class's 16
+
+
+def test_plot_history_survives_a_diverged_run(tmp_path):
+    from keras_siamese.plotting.history import plot_history
+
+    nan = float("nan")
+    plot_history({"loss": [nan, nan], "val_loss": [nan, nan], "val_auc": [nan, nan]}, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000

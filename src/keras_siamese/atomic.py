@@ -1,7 +1,9 @@
 """Write files so that a reader sees either the old file or the complete new one."""
 
 import contextlib
+import csv
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -36,12 +38,24 @@ def _umask():
 
 
 def write_json(path, data):
-    """Write `data` as indented JSON, atomically."""
+    """Write `data` as indented JSON, atomically; NaN and infinities become null (valid JSON)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(_finite(data), indent=2) + "\n")
 
 
-def write_text(path, text):
-    """Write `text`, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_csv(path, header, rows):
+    """Write `header` and `rows` (sequences; None as an empty cell) as CSV, atomically, streaming."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(("" if v is None else v for v in row) for row in rows)

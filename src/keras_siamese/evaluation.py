@@ -1,44 +1,49 @@
 """`evaluate`: verification, retrieval and one-shot metrics of a model on labelled images, with plots."""
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 
-from keras_siamese.atomic import write_json
-from keras_siamese.data.dataset import ImageSet, Splits, concatenate
+from keras_siamese.atomic import atomic_path, write_csv, write_json
+from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, concatenate
+from keras_siamese.data.folder import resize_images
 from keras_siamese.data.pairs import all_pairs, one_positive_one_negative
 from keras_siamese.data.sources import load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import embed_images, pair_distances
-from keras_siamese.inference.random_pairs import write_csv
 from keras_siamese.metrics.one_shot import one_shot_report
 from keras_siamese.metrics.retrieval import retrieval_report
 from keras_siamese.metrics.verification import roc, verification_report
-
-SPLITS = ("test", "val", "train", "all")
+from keras_siamese.plotting.embeddings import check_map_method
 
 
 def default_source(model):
-    """The data source recorded in the model file at training time, if it can be reloaded."""
+    """(source, data_dir) recorded in the model file at training time, or (None, None)."""
     data = model.info.get("data", {})
     if data.get("name") == "folder":
-        return data.get("path")
-    return data.get("name") if data.get("name") not in (None, "array") else None
+        return data.get("path"), None
+    if data.get("name") in (None, "array"):
+        return None, None
+    return data["name"], data.get("path") if data["name"] in ("mnist", "fashion-mnist") else None
 
 
 def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True):
     """The labelled images to evaluate on, resized to the model's input, and a description of them."""
     if isinstance(data, ImageSet):
-        return data, {"name": "array"}
-    if split not in SPLITS:
-        raise SiameseError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
+        resized = resize_images(data.images, model.input_image_shape)
+        return ImageSet(resized, data.labels, data.class_names, data.ids), {"name": "array"}
+    if split not in SPLIT_NAMES:
+        raise SiameseError(f"--split {split!r}: choose one of {', '.join(SPLIT_NAMES)}")
     if data is None:
-        data = default_source(model)
+        data, recorded_dir = default_source(model)
+        data_dir = data_dir or recorded_dir
         if data is None:
             raise SiameseError("this model does not record a reloadable training source; pass --data")
+    training = model.info.get("training", {})
     splits = data if isinstance(data, Splits) else load_splits(
-        data, data_dir, model.input_image_shape, seed=model.info.get("training", {}).get("seed", seed),
-        progress=progress,
+        data, data_dir, model.input_image_shape, seed=training.get("seed", seed),
+        val_fraction=training.get("val_fraction", 0.1), progress=progress,
     )
     images = concatenate([splits.train, splits.val, splits.test]) if split == "all" else splits.split(split)
     if len(images) < 2:
@@ -55,6 +60,8 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     `output`, writes metrics.json, distances.csv, roc.png,
     distance_histogram.png and embedding_map.png there. Returns the metrics dict.
     """
+    if output is not None:
+        check_map_method(map_method)  # before the slow part, not after it
     images, source = evaluation_images(model, data, split, data_dir, seed, progress)
     if all_pairs_mode:
         pairs, same = all_pairs(images.labels)
@@ -83,15 +90,26 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
 def write_evaluation(folder, metrics, images, pairs, same, distances, embeddings, map_method, seed):
     """Write the metrics, the pair table and the three plots into `folder`; returns their paths."""
     from keras_siamese.plotting.embeddings import plot_embedding_map
+
+    names = ("metrics.json", "distances.csv", "roc.png", "distance_histogram.png", "embedding_map.png")
+    paths = {name: str(folder / name) for name in names}
+    with contextlib.ExitStack() as stack:  # all five replace older files together, or none does
+        files = {name: stack.enter_context(atomic_path(folder / name)) for name in names}
+        write_csv(files["distances.csv"], ("image_a", "image_b", "same_class", "distance"), (
+            (images.ids[a], images.ids[b], int(s), float(d)) for (a, b), s, d in zip(pairs, same, distances)
+        ))
+        plot_verification(metrics, distances, same, files)
+        plot_embedding_map(embeddings, images.labels, images.class_names, files["embedding_map.png"],
+                           method=map_method, seed=seed)
+        write_json(files["metrics.json"], {**metrics, "files": paths})
+    return paths
+
+
+def plot_verification(metrics, distances, same, files):
+    """The ROC curve with the operating point, and the distance histograms with the threshold."""
     from keras_siamese.plotting.verification import plot_distance_histograms, plot_roc
 
-    files = {name: folder / name for name in
-             ("metrics.json", "distances.csv", "roc.png", "distance_histogram.png", "embedding_map.png")}
     threshold = metrics["threshold"]
-    write_csv(files["distances.csv"], [
-        {"image_a": images.ids[a], "image_b": images.ids[b], "same_class": int(s), "distance": float(d)}
-        for (a, b), s, d in zip(pairs, same, distances)
-    ])
     far, tar, _ = roc(distances, same)
     verification = metrics["verification"]
     point = None
@@ -101,8 +119,3 @@ def write_evaluation(folder, metrics, images, pairs, same, distances, embeddings
     plot_roc(far, tar, files["roc.png"], auc=verification["roc_auc"], operating_point=point,
              eer=verification["eer"])
     plot_distance_histograms(distances, same, files["distance_histogram.png"], threshold=threshold)
-    plot_embedding_map(embeddings, images.labels, images.class_names, files["embedding_map.png"],
-                       method=map_method, seed=seed)
-    paths = {name: str(path) for name, path in files.items()}
-    write_json(files["metrics.json"], {**metrics, "files": paths})
-    return paths

@@ -54,7 +54,7 @@ def main(argv=None):
         print(f"siamese {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"siamese {args.command}: interrupted; nothing was written", file=sys.stderr)
+        print(f"siamese {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""

@@ -17,6 +17,18 @@ def non_negative_int(text):
     return value
 
 
+def int_between(low, high):
+    """An argparse type for integers in [low, high]."""
+
+    def parse(text):
+        value = _number(text, int)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}; received {text}")
+        return value
+
+    return parse
+
+
 def positive_float(text):
     value = _number(text, float)
     if not value > 0:

@@ -1,6 +1,7 @@
 """`siamese calibrate`: choose a model's decision threshold on labelled images and store it in the model."""
 
 from keras_siamese.cli._options import add_data_options, add_model_option
+from keras_siamese.data.dataset import SPLIT_NAMES
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -9,8 +10,8 @@ def add_parser(commands):
     p = commands.add_parser("calibrate", help="re-calibrate the stored threshold", description=DESCRIPTION)
     add_model_option(p)
     add_data_options(p, default=None, help_default="default: the model's training source")
-    p.add_argument("--split", choices=["test", "val", "train", "all"],
-                   help="images to calibrate on (default: all of a folder, else val)")
+    p.add_argument("--split", choices=SPLIT_NAMES,
+                   help="images to calibrate on (default: all images of a folder given with --data, else val)")
     p.add_argument("--rule", default="accuracy", help="accuracy (default), f1, or far=X for a target false-accept rate")
     p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

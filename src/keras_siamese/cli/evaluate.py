@@ -1,6 +1,7 @@
 """`siamese evaluate`: verification, retrieval and one-shot metrics on a data split, with plots."""
 
 from keras_siamese.cli._options import add_data_options, add_model_option, positive_int
+from keras_siamese.data.dataset import SPLIT_NAMES
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -9,11 +10,11 @@ def add_parser(commands):
     p = commands.add_parser("evaluate", help="metrics and plots on a data split", description=DESCRIPTION)
     add_model_option(p)
     add_data_options(p, default=None, help_default="default: the model's training source")
-    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+    p.add_argument("--split", default="test", choices=SPLIT_NAMES,
                    help="which images (default test; all = every image, e.g. for classes never seen)")
     p.add_argument("--output", default="evaluation", help="folder for metrics.json, distances.csv and plots")
     p.add_argument("--all-pairs", action="store_true",
-                   help="evaluate every pair (up to 2,000,000 pairs) instead of one positive and one negative per image")
+                   help="every pair (up to 2,000,000) instead of one positive and one negative per image")
     p.add_argument("--map", dest="map_method", default="pca", choices=["pca", "tsne", "umap"],
                    help="2-D embedding map method (umap needs umap-learn)")
     p.add_argument("--episodes", type=positive_int, default=1000, help="one-shot episodes (default 1000)")
@@ -39,7 +40,8 @@ def format_table(metrics):
              f"F1 {at['f1']:.4f}"),
         ]
     rows += [
-        ("best accuracy (optimistic)", f"{v['best_accuracy_optimistic']:.4f} at distance {v['best_accuracy_threshold']:.4f}"),
+        ("best accuracy (optimistic)",
+         f"{v['best_accuracy_optimistic']:.4f} at distance {v['best_accuracy_threshold']:.4f}"),
         ("TAR at FAR 1e-2 / 1e-3", f"{v['tar_at_far_1e-2']:.4f} / {v['tar_at_far_1e-3']:.4f}"),
         ("precision@1 / MAP@R", f"{r['precision_at_1']:.4f} / {r['map_at_r']:.4f}"),
         (f"{r['k']}-NN accuracy", f"{r['knn_accuracy']:.4f}"),

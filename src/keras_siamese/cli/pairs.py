@@ -1,6 +1,8 @@
 """`siamese pairs`: random image pairs from a folder, shown side by side with their distances."""
 
-from keras_siamese.cli._options import add_model_option, positive_int
+from keras_siamese.cli._options import add_model_option, int_between
+
+MAX_PAIRS = 100  # keras_siamese.inference.random_pairs.MAX_PAIRS, kept here so --help stays light
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -9,7 +11,8 @@ def add_parser(commands):
     p = commands.add_parser("pairs", help="figure of random pairs with distances", description=DESCRIPTION)
     add_model_option(p)
     p.add_argument("--input", required=True, help="folder of images (searched recursively)")
-    p.add_argument("--count", type=positive_int, default=10, help="number of pairs (default 10)")
+    p.add_argument("--count", type=int_between(1, MAX_PAIRS), default=10,
+                   help=f"number of pairs, 1 to {MAX_PAIRS} (default 10)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output", default="pairs.png", help="PNG figure; the table goes beside it as .csv")
     p.add_argument("--show", action="store_true", help="also open the figure in a window, where a display exists")

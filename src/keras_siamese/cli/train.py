@@ -3,7 +3,11 @@
 import argparse
 
 from keras_siamese.cli._options import (
-    add_data_options, image_size, non_negative_int, positive_float, positive_int,
+    add_data_options,
+    image_size,
+    non_negative_int,
+    positive_float,
+    positive_int,
 )
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
@@ -50,7 +54,8 @@ def add_parser(commands):
     fit.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                      help="bfloat16 compute (float16 on PyTorch)")
     fit.add_argument("--seed", type=int, help="fixes pairs, splits and initialisation (default 42)")
-    p.add_argument("--calibrate", help="threshold rule on validation pairs: accuracy (default), f1, or far=0.01")
+    p.add_argument("--calibrate", help="threshold rule: accuracy (default), f1, or far=0.01; chosen on validation "
+                                       "pairs (training pairs when the validation split is too small)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
     return p
@@ -58,7 +63,8 @@ def add_parser(commands):
 
 SETTINGS = (
     "data_dir", "tower", "weights", "embedding_dim", "normalize", "image_size", "channels", "loss", "margin",
-    "pos_margin", "pos_bound", "neg_bound", "mining", "temperature", "augment", "schedule", "epochs", "batch_size", "images_per_class", "learning_rate",
+    "pos_margin", "pos_bound", "neg_bound", "mining", "temperature", "augment", "schedule", "epochs", "batch_size",
+    "images_per_class", "learning_rate",
     "patience", "val_fraction", "mixed_precision", "seed", "calibrate",
 )
 
@@ -69,7 +75,7 @@ def run(args):
     settings = {name: getattr(args, name) for name in SETTINGS}
     result = train(args.data, output=args.output, recipe=args.recipe, progress=not args.quiet, **settings)
     figures = result.model.calibration
-    print(f"trained {result.config['epochs_run']} epochs in {result.seconds:.1f} s on {result.config['backend']}")
+    print(f"trained {result.record['epochs_run']} epochs in {result.seconds:.1f} s on {result.record['backend']}")
     print(f"threshold {result.model.threshold:.4f} ({figures['rule']} on {figures['split']} pairs: "
           f"accuracy {figures['accuracy']:.4f})")
     for name, path in result.paths.items():

@@ -21,6 +21,8 @@ class ImageSet:
     ids: np.ndarray
 
     def __post_init__(self):
+        if not np.issubdtype(np.asarray(self.labels).dtype, np.integer):
+            raise SiameseError("ImageSet labels must be integer codes; use ImageSet.from_arrays for names")
         if self.images.ndim != 4:
             raise SiameseError(f"images must have shape (N, H, W, C); received shape {self.images.shape}")
         if len(self.images) != len(self.labels) or len(self.ids) != len(self.labels):
@@ -69,6 +71,9 @@ class ImageSet:
         return np.bincount(self.labels, minlength=self.num_classes)
 
 
+SPLIT_NAMES = ("test", "val", "train", "all")  # "all": every image of a source
+
+
 @dataclass
 class Splits:
     """Train, validation and test image sets, plus a description of where they came from."""
@@ -85,7 +90,8 @@ class Splits:
 
 
 def to_uint8(images):
-    """Pixels as uint8 in 0..255; floats with a maximum of at most 1 are taken as 0..1."""
+    """Pixels as uint8 in 0..255: floats with a maximum of at most 1 are taken as 0..1, integers
+    above 255 as 16-bit (divided by 257), anything else clipped."""
     images = np.asarray(images)
     if images.dtype == np.uint8:
         return images
@@ -95,6 +101,8 @@ def to_uint8(images):
         raise SiameseError("images contain NaN or infinite values")
     if np.issubdtype(images.dtype, np.floating) and images.size and images.max() <= 1.0:
         images = images * 255.0
+    elif np.issubdtype(images.dtype, np.integer) and images.size and images.max() > 255:
+        images = images / 257.0
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 
 

@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from keras_siamese.data.dataset import ImageSet
+from keras_siamese.data.dataset import ImageSet, to_uint8
 from keras_siamese.errors import SiameseError
 
 # Folder images are resized to their median size when it is at most this, else to DEFAULT_SIZE.
@@ -43,22 +43,31 @@ def _open(path):
         return image
     except FileNotFoundError:
         raise SiameseError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise SiameseError(f"{path}: not a readable image ({error})") from None
+
+
+def _to_mode(image, mode):
+    """`image` in mode "L" or "RGB": upright (EXIF), transparency on white, wide grey scaled to 0..255."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image.alpha_composite(rgba)
+    if image.mode.startswith(("I", "F")):  # 16/32-bit or float grey: convert("L") would clip at 255
+        image = Image.fromarray(to_uint8(np.asarray(image)))
+    return image.convert(mode)
 
 
 def read_image(path, size, channels):
     """One image file as uint8 `(height, width, channels)`, resized to `size` = (height, width)."""
     image = _open(path)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image.alpha_composite(rgba)
-    if image.mode.startswith("I;16"):  # 16-bit grey: scale to 0..255 (convert("L") would clip at 255)
-        image = Image.fromarray(np.rint(np.asarray(image, np.float64) / 257).astype(np.uint8))
-    image = image.convert("L" if channels == 1 else "RGB")
-    if image.size != (size[1], size[0]):
-        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    try:
+        image = _to_mode(image, "L" if channels == 1 else "RGB")
+        if image.size != (size[1], size[0]):
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    except (OSError, ValueError) as error:
+        raise SiameseError(f"{path}: cannot convert the image ({error})") from None
     array = np.asarray(image, dtype=np.uint8)
     return array[..., None] if channels == 1 else array
 
@@ -136,15 +145,22 @@ def has_train_test_layout(root):
     return (root / "train").is_dir() and (root / "test").is_dir()
 
 
+def complete_shape(shape, infer):
+    """`shape` = (height, width, channels) with None parts (or None) filled from `infer()`."""
+    if shape is not None and None not in shape:
+        return tuple(shape)
+    guess = infer()
+    return guess if shape is None else tuple(g if s is None else s for s, g in zip(shape, guess))
+
+
 def load_image_folder(root, shape=None, progress=True, class_names=None):
-    """A class-subfolder folder as an ImageSet; `shape` = (height, width, channels) or None to infer.
+    """A class-subfolder folder as an ImageSet; `shape` = (height, width, channels), None parts inferred.
 
     `class_names` fixes the code of each class (so a test folder shares the train
     folder's codes); classes not in it are appended.
     """
     paths, names = scan_classes(root)
-    if shape is None:
-        shape = infer_shape(paths)
+    shape = complete_shape(shape, lambda: infer_shape(paths))
     images = read_images(paths, shape[:2], shape[2], progress)
     known = list(class_names or [])
     known += sorted(set(names) - set(known))

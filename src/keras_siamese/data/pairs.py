@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_siamese.errors import SiameseError
 
-# `all_pairs` refuses more pairs than this (about 40 MB of indices and distances).
+# `all_pairs` refuses more pairs than this (about 64 MB of indices, labels and distances).
 MAX_ALL_PAIRS = 2_000_000
 
 

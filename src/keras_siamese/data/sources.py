@@ -60,7 +60,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
 
     `source` is a name in NAMED_SOURCES or a folder of class subfolders (with
     optional `train/` and `test/` subfolders). `shape` = (height, width,
-    channels) resizes every image; None keeps the source's own shape (folders:
+    channels) resizes every image; None, or None parts, keep the source's own (folders:
     inferred). The test split is fixed; the validation split (`val_fraction` of
     train, stratified) depends on `seed`.
     """
@@ -89,9 +89,9 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
         raise SiameseError(
             f"unknown --data {source!r}: choose {', '.join(NAMED_SOURCES)} or a folder of class subfolders"
         )
-    if shape is not None:
-        train.images = image_folder.resize_images(train.images, tuple(shape))
-        test.images = image_folder.resize_images(test.images, tuple(shape))
+    shape = image_folder.complete_shape(shape, lambda: train.image_shape)
+    train.images = image_folder.resize_images(train.images, shape)
+    test.images = image_folder.resize_images(test.images, shape)
     fit_index, val_index = stratified_split(train.labels, val_fraction, seed, keep=2)
     splits = Splits(train.subset(fit_index), train.subset(val_index), test, info)
     info.update(

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import embed_images
 
 
@@ -17,8 +18,8 @@ def distances(model, images_a, images_b):
     a = embed_images(model, images_a)
     b = embed_images(model, images_b)
     if len(a) != len(b):
-        raise ValueError(f"images_a and images_b differ in length: {len(a)} and {len(b)}")
-    return np.sqrt(np.sum(np.square(a - b), axis=1))
+        raise SiameseError(f"images_a and images_b differ in length: {len(a)} and {len(b)}")
+    return np.linalg.norm(a - b, axis=1)
 
 
 def compare(model, image_a, image_b):

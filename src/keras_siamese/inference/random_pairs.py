@@ -1,16 +1,17 @@
 """The seed's test script: random pairs of images from a folder, with distances, as a figure and a table."""
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from keras_siamese.atomic import atomic_path
+from keras_siamese.atomic import atomic_path, write_csv
 from keras_siamese.data.folder import list_images, read_images
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.compare import decide
 from keras_siamese.inference.embedding import embed_images, pair_distances
+
+FIGURE_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+MAX_PAIRS = 100  # one figure row per pair; more would not fit one image
 
 
 def draw_pairs(n, count, seed):
@@ -25,6 +26,12 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
     """Distances of `count` random pairs of images under `folder`; writes the PNG figure and a CSV beside it."""
     from keras_siamese.plotting.pairs import plot_pairs
 
+    if not 1 <= count <= MAX_PAIRS:
+        raise SiameseError(f"--count must be between 1 and {MAX_PAIRS}; received {count}")
+    figure = Path(output)
+    if figure.suffix.lower() not in FIGURE_FORMATS:
+        raise SiameseError(f"--output {output}: the figure must end in {', '.join(FIGURE_FORMATS)}")
+    table = figure.with_suffix(".csv")
     paths = list_images(folder)
     if len(paths) < 2:
         raise SiameseError(f"{folder}: needs at least 2 images to form a pair; found {len(paths)}")
@@ -39,21 +46,12 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
          "decision": decisions[k] if decisions else None}
         for k, ((a, b), d) in enumerate(zip(pairs, distances))
     ]
-    figure, table = Path(output), Path(output).with_suffix(".csv")
-    plot_pairs(
-        [images[a] for a, _ in local], [images[b] for _, b in local], distances, figure,
-        names=[(Path(r["image_a"]).name, Path(r["image_b"]).name) for r in rows],
-        decisions=[d == "same" for d in decisions] if decisions else None, threshold=model.threshold, show=show,
-    )
-    write_csv(table, rows)
+    with atomic_path(table) as table_tmp:  # the table replaces the old one only with the figure
+        write_csv(table_tmp, list(rows[0]), (row.values() for row in rows))
+        plot_pairs(
+            [images[a] for a, _ in local], [images[b] for _, b in local], distances, figure,
+            names=[(Path(r["image_a"]).name, Path(r["image_b"]).name) for r in rows],
+            decisions=[d == "same" for d in decisions] if decisions else None, threshold=model.threshold,
+            show=show,
+        )
     return {"rows": rows, "figure": figure, "table": table}
-
-
-def write_csv(path, rows):
-    """Rows (dicts with the same keys) as CSV, atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())

@@ -92,9 +92,11 @@ def build_tower(preset="small", input_shape=(28, 28, 1), embedding_dim=48, norma
     inputs = keras.Input(tuple(input_shape), name="image")
     if preset in SMALL_PRESETS:
         if weights:
-            raise ValueError(f"weights apply to application presets only. Received: preset={preset!r}, weights={weights!r}")
+            raise ValueError(
+                f"weights apply to application presets only. Received: preset={preset!r}, weights={weights!r}")
         if min(height, width) < 4:
-            raise ValueError(f"preset {preset!r} needs images of at least 4x4. Received: input_shape={tuple(input_shape)}")
+            raise ValueError(
+                f"preset {preset!r} needs images of at least 4x4. Received: input_shape={tuple(input_shape)}")
         x = SMALL_PRESETS[preset](inputs)
     else:
         if min(height, width) < MIN_APPLICATION_SIZE:

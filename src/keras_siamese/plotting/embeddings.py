@@ -11,6 +11,17 @@ METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}  # name -> title
 MAX_LEGEND_CLASSES = 20
 
 
+def check_map_method(method):
+    """Raise SiameseError unless `method` is known and its package importable."""
+    if method not in METHODS:
+        raise SiameseError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "umap":
+        try:
+            import umap  # noqa: F401
+        except ImportError:
+            raise SiameseError("--map umap needs the package umap-learn: pip install umap-learn") from None
+
+
 def _project(x, method, seed):
     """Project `x` (n, d >= 2) to 2-D; return the points and the two axis labels."""
     if method == "pca":
@@ -26,10 +37,8 @@ def _project(x, method, seed):
         tsne = TSNE(n_components=2, init="pca", perplexity=min(30.0, (len(x) - 1) / 3),
                     random_state=seed)
         return tsne.fit_transform(x), ["t-SNE 1", "t-SNE 2"]
-    try:
-        import umap
-    except ImportError:
-        raise SiameseError("--map umap needs the package umap-learn: pip install umap-learn") from None
+    import umap
+
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed)
     return reducer.fit_transform(x), ["UMAP 1", "UMAP 2"]
 
@@ -42,8 +51,7 @@ def plot_embedding_map(embeddings, labels, class_names, path, method="pca", seed
     `max_points` points, drawn uniformly at random with `seed`, are mapped.
     One-dimensional embeddings are padded with a zero column.
     """
-    if method not in METHODS:
-        raise SiameseError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
+    check_map_method(method)
     x = np.asarray(embeddings, dtype=np.float64)
     x = x.reshape(len(x), -1)
     labels = np.asarray(labels).reshape(-1)

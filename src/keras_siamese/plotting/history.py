@@ -41,12 +41,14 @@ def plot_history(history, path, title=None):
     if metrics:
         for key, label in metrics:
             _plot_series(axes[1], history[key], label)
-        lowest = min(min(history[key]) for key, _ in metrics)
-        axes[1].set_ylim(max(0.0, min(0.9, math.floor(lowest * 10) / 10) - 0.05), 1.01)
+        values = np.concatenate([np.asarray(history[key], float) for key, _ in metrics])
+        values = values[np.isfinite(values)]
+        if values.size:  # all-NaN metrics (a diverged run) keep matplotlib's limits
+            axes[1].set_ylim(max(0.0, min(0.9, math.floor(values.min() * 10) / 10) - 0.05), 1.01)
         axes[1].set(xlabel="Epoch", ylabel="Validation metric", title="Validation metrics")
 
-    if "val_loss" in dict(losses):
-        best = int(np.argmin(history["val_loss"]))
+    if "val_loss" in dict(losses) and np.isfinite(np.asarray(history["val_loss"], float)).any():
+        best = int(np.nanargmin(np.asarray(history["val_loss"], float)))
         label = f"Best epoch {best + 1} (val loss {history['val_loss'][best]:.4g})"
         for ax in axes:
             ax.axvline(best + 1, color="0.4", linestyle=":", linewidth=1.2, label=label)

@@ -5,10 +5,8 @@ import numpy as np
 from keras import ops
 
 from keras_siamese.data.pairs import one_positive_one_negative
-
 from keras_siamese.inference.embedding import embed_images, pair_distances
 from keras_siamese.metrics.verification import best_accuracy, roc_auc
-
 
 TRAINING_EMBED_BATCH = 256  # small batches while training keep the process's peak memory low
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_siamese.errors import SiameseError
-from keras_siamese.models.towers import PRESETS
+from keras_siamese.losses.triplet import MINING
+from keras_siamese.metrics.verification import parse_rule
+from keras_siamese.models.towers import APPLICATION_PRESETS, PRESETS
 
 PAIR_LOSSES = ("contrastive", "bce")
 IN_BATCH_LOSSES = ("in-batch", "triplet", "supcon")
 LOSSES = PAIR_LOSSES + IN_BATCH_LOSSES
-MINING = ("batch_hard", "semi_hard")
 SCHEDULES = ("cosine", "constant")
 
 
@@ -67,10 +68,14 @@ class TrainConfig:
             (self.temperature > 0, f"--temperature must be positive; received {self.temperature}"),
             (self.learning_rate > 0, f"--learning-rate must be positive; received {self.learning_rate}"),
             (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1); received {self.val_fraction}"),
-            (self.patience is None or self.patience >= 0, f"--patience must be 0 (off) or more; received {self.patience}"),
+            (self.patience is None or self.patience >= 0,
+             f"--patience must be 0 (off) or more; received {self.patience}"),
             (self.images_per_class >= 2, f"--images-per-class must be at least 2; received {self.images_per_class}"),
             (self.channels in (None, 1, 3), f"--channels must be 1 or 3; received {self.channels}"),
             (self.weights in (None, "imagenet"), f"--weights must be imagenet; received {self.weights!r}"),
+            (self.weights is None or self.tower in APPLICATION_PRESETS,
+             f"--weights applies to the application towers ({', '.join(APPLICATION_PRESETS)}); "
+             f"received --tower {self.tower}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -80,6 +85,7 @@ class TrainConfig:
                 f"--batch-size {self.batch_size} holds fewer than 2 classes of --images-per-class "
                 f"{self.images_per_class}; raise the batch size or lower images per class"
             )
+        parse_rule(self.calibrate)
         if self.loss == "supcon" and not self.normalize:
             raise SiameseError("--loss supcon compares unit-length embeddings; drop --no-normalize")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):

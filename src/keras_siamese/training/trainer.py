@@ -24,20 +24,27 @@ from keras_siamese.losses.triplet import TripletLoss
 from keras_siamese.models.siamese import SiameseModel
 from keras_siamese.models.towers import build_tower
 from keras_siamese.training.callbacks import TRAINING_EMBED_BATCH, ValidationMetrics, refresh_batch_norm
-from keras_siamese.training.config import PAIR_LOSSES, TrainConfig, make_config
+from keras_siamese.training.config import PAIR_LOSSES, make_config
 
 VALIDATION_SEED = 1234  # fixed validation pairs and batches, so epochs compare like with like
 
 
 @dataclass
 class TrainResult:
-    """What `train` returns: the model, its per-epoch history and the files written."""
+    """What `train` returns: the model, its per-epoch history, the run record (config.json) and the files."""
 
     model: SiameseModel
     history: dict
-    config: dict
+    record: dict
     paths: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def source_name(data):
+    """What config.json records as the data: the source name or folder, or "array" for in-memory data."""
+    if data is None or isinstance(data, (str, Path)):
+        return None if data is None else str(data)
+    return "array"
 
 
 def can_form_both_pair_kinds(labels):
@@ -55,33 +62,37 @@ def resolve_data(data, config, progress):
         fit, val = stratified_split(images.labels, config.val_fraction, config.seed, keep=2)
         empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
-    shape = None
-    if config.image_size is not None or config.channels is not None:
-        size = config.image_size or (28, 28)
-        shape = (*size, config.channels or 1)
+    shape = (*(config.image_size or (None, None)), config.channels)
     return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress)
 
 
 @dataclass
 class Objective:
-    """What `fit` trains (`model`, `loss`), whether it takes image pairs or labelled images, and the
-    head (bce's learned sigmoid) that turns distances into the loss's input."""
+    """What `fit` trains (`model`, `loss`), whether it takes image pairs or labelled images, the
+    head (bce's learned sigmoid) that turns distances into the loss's input, and the tower."""
 
     model: keras.Model
     loss: keras.losses.Loss
     takes_pairs: bool
+    tower: keras.Model
     head: keras.layers.Layer | None = None
 
 
 def build_objective(siamese, config):
     """The training model and loss for `config.loss`; towers train directly for in-batch losses."""
     shape = siamese.input_image_shape
-    if config.loss == "contrastive":
-        return Objective(siamese, ContrastiveLoss(config.margin), True)
-    if config.loss == "bce":
+    if config.loss in PAIR_LOSSES:
         a, b = keras.Input(shape), keras.Input(shape)
+        if config.augment:
+            augment = augmentation()
+            distance = siamese([augment(a), augment(b)])
+        else:
+            distance = siamese([a, b])
+        if config.loss == "contrastive":
+            return Objective(keras.Model([a, b], distance), ContrastiveLoss(config.margin), True, siamese.tower)
         head = keras.layers.Dense(1, activation="sigmoid", name="distance_sigmoid")
-        return Objective(keras.Model([a, b], head(siamese([a, b]))), keras.losses.BinaryCrossentropy(), True, head)
+        model = keras.Model([a, b], head(distance))
+        return Objective(model, keras.losses.BinaryCrossentropy(), True, siamese.tower, head)
     if config.loss == "in-batch":
         loss = InBatchContrastiveLoss(config.margin, config.pos_margin, config.pos_bound, config.neg_bound)
     elif config.loss == "supcon":
@@ -92,7 +103,7 @@ def build_objective(siamese, config):
     if config.augment:
         images = keras.Input(shape)
         model = keras.Model(images, model(augmentation()(images)))
-    return Objective(model, loss, False)
+    return Objective(model, loss, False, siamese.tower)
 
 
 def augmentation():
@@ -135,10 +146,8 @@ def train(data=None, output="output", recipe="default", progress=True, callbacks
     `callbacks` are extra Keras callbacks, run after the validation metrics
     are in the logs. `output=None` writes nothing. Returns a TrainResult.
     """
-    from keras_siamese.plotting.history import plot_history
-
     started = time.perf_counter()
-    config = make_config(recipe, data=str(data) if isinstance(data, (str, Path)) else None, **settings)
+    config = make_config(recipe, data=source_name(data), **settings)
     keras.utils.set_random_seed(config.seed)
     splits = resolve_data(data if data is not None else config.data, config, progress)
     check_trainable(splits.train, "the training split")
@@ -153,28 +162,21 @@ def train(data=None, output="output", recipe="default", progress=True, callbacks
     if config.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16" if keras.config.backend() != "torch" else "mixed_float16")
     try:
-        tower = build_tower(config.tower, splits.train.image_shape, config.embedding_dim, config.normalize, config.weights)
+        tower = build_tower(
+            config.tower, splits.train.image_shape, config.embedding_dim, config.normalize, config.weights)
+    except ValueError as error:  # a preset that does not fit the images, named with the value
+        raise SiameseError(str(error)) from None
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    siamese = SiameseModel(tower, info={"training": config.to_dict(), "version": __version__})
+    siamese = SiameseModel(tower)
     objective = build_objective(siamese, config)
     train_batches = make_batches(splits.train, config, objective.takes_pairs, config.seed)
     objective.model.compile(optimizer=optimizer(config, len(train_batches)), loss=objective.loss)
-
-    extra_callbacks, callbacks = list(callbacks), []
-    if validate:
-        val_batches = None
-        if not objective.takes_pairs:
-            val_batches = make_batches(splits.val, config, False, VALIDATION_SEED).index
-        callbacks.append(ValidationMetrics(tower, splits.val, objective.loss, VALIDATION_SEED, val_batches,
-                                           objective.head))
-        if config.patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True))
+    validation = validation_callbacks(objective, splits.val, config) if validate else []
     fit = objective.model.fit(
         train_batches,
         epochs=config.epochs,
-        callbacks=callbacks + extra_callbacks,
+        callbacks=validation + list(callbacks),
         verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
     )
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
@@ -197,12 +199,24 @@ def train(data=None, output="output", recipe="default", progress=True, callbacks
     siamese.info = {"training": record["settings"], "data": splits.source, "version": __version__}
     result = TrainResult(siamese, history, record, seconds=seconds)
     if output is not None:
-        result.paths = write_outputs(Path(output), siamese, history, record, plot_history)
+        result.paths = write_outputs(Path(output), siamese, history, record)
     return result
 
 
-def write_outputs(folder, model, history, record, plot_history):
+def validation_callbacks(objective, val, config):
+    """Per-epoch validation loss and metrics, then early stopping on the validation loss."""
+    val_batches = None if objective.takes_pairs else make_batches(val, config, False, VALIDATION_SEED).index
+    callbacks = [ValidationMetrics(objective.tower, val, objective.loss, VALIDATION_SEED, val_batches, objective.head)]
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True))
+    return callbacks
+
+
+def write_outputs(folder, model, history, record):
     """Write the four training outputs; they replace older ones together, only once all are written."""
+    from keras_siamese.plotting.history import plot_history
+
     paths = {
         "model": folder / "model.keras",
         "plot": folder / "training_plot.png",
