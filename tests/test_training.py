@@ -144,3 +144,12 @@ def test_plot_history_survives_a_diverged_run(tmp_path):
     nan = float("nan")
     plot_history({"loss": [nan, nan], "val_loss": [nan, nan], "val_auc": [nan, nan]}, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_bce_head_starts_with_closer_pairs_more_likely_the_same():
+    from keras_siamese.models import SiameseModel, build_tower
+    from keras_siamese.training.trainer import build_objective
+
+    objective = build_objective(SiameseModel(build_tower("seed", (12, 12, 1), 4)), make_config(loss="bce"))
+    p = keras.ops.convert_to_numpy(objective.head(np.array([[0.0], [1.0], [2.0]], "float32")))[:, 0]
+    assert p[0] > 0.5 > p[2] and p[1] == pytest.approx(0.5)

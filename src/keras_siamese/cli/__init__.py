@@ -1,6 +1,7 @@
 """The `siamese` command: one module per subcommand, each a parser factory and a thin `run`."""
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -31,9 +32,9 @@ def import_backend_quietly():
     sys.stderr.flush()
     os.dup2(null, 2)
     try:
-        import keras
+        import keras  # noqa: F401
 
-        if keras.config.backend() == "tensorflow":
+        if importlib.util.find_spec("tensorflow"):  # keras.utils.set_random_seed imports it on every backend
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # device discovery prints too

@@ -90,7 +90,11 @@ def build_objective(siamese, config):
             distance = siamese([a, b])
         if config.loss == "contrastive":
             return Objective(keras.Model([a, b], distance), ContrastiveLoss(config.margin), True, siamese.tower)
-        head = keras.layers.Dense(1, activation="sigmoid", name="distance_sigmoid")
+        # p(same) = sigmoid(1 - d) at the start: closer pairs more likely the same, whatever the seed
+        # (a random initial slope can be positive, and training then stalls at chance)
+        head = keras.layers.Dense(1, activation="sigmoid", name="distance_sigmoid",
+                                  kernel_initializer=keras.initializers.Constant(-1.0),
+                                  bias_initializer=keras.initializers.Constant(1.0))
         model = keras.Model([a, b], head(distance))
         return Objective(model, keras.losses.BinaryCrossentropy(), True, siamese.tower, head)
     if config.loss == "in-batch":
