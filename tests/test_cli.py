@@ -201,3 +201,17 @@ def test_train_settings_cover_every_config_field():
     from keras_siamese.training.config import TrainConfig
 
     assert set(SETTINGS) == {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe", "data"}
+
+
+@pytest.mark.slow
+def test_an_application_tower_trains_on_colour_images(tmp_path):
+    from conftest import write_folder
+
+    folder = write_folder(tmp_path / "colour", per_class=8, size=32, mode="RGB")
+    argv = ["train", "--data", str(folder), "--tower", "mobilenet_v3_small", "--image-size", "32",
+            "--output", str(tmp_path / "o"), *QUICK]
+    assert main(argv) == 0
+    from keras_siamese import load_model
+
+    model = load_model(tmp_path / "o" / "model.keras")
+    assert model.input_image_shape == (32, 32, 3) and model.threshold is not None
