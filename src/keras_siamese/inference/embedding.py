@@ -23,8 +23,8 @@ def as_image_batch(images, shape, progress=False):
     if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, Path)):
         return read_images([Path(p) for p in images], shape[:2], shape[2], progress)
     batch = np.asarray(images)
-    if batch.ndim == 2 or batch.shape == tuple(shape):
-        batch = batch.reshape(1, *shape) if batch.size == np.prod(shape) else batch[None]  # one image
+    if batch.shape in (tuple(shape), tuple(shape[:2])):
+        batch = batch.reshape(1, *shape)  # one image
     elif batch.ndim == 3 and shape[2] == 1:
         batch = batch[..., None]  # (N, H, W) grayscale
     if batch.shape[1:] != tuple(shape):
