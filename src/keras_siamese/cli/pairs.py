@@ -1,8 +1,7 @@
 """`siamese pairs`: random image pairs from a folder, shown side by side with their distances."""
 
 from keras_siamese.cli._options import add_model_option, int_between
-
-MAX_PAIRS = 100  # keras_siamese.inference.random_pairs.MAX_PAIRS, kept here so --help stays light
+from keras_siamese.inference.random_pairs import MAX_PAIRS
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
