@@ -200,7 +200,9 @@ def train(data=None, output="output", recipe="default", progress=True, callbacks
         "threshold": siamese.threshold,
         "calibration": siamese.calibration,
     }
-    siamese.info = {"training": record["settings"], "data": splits.source, "version": __version__}
+    trained_classes = [splits.train.class_names[c] for c in np.unique(splits.train.labels)]
+    siamese.info = {"training": record["settings"], "data": splits.source, "version": __version__,
+                    "classes": trained_classes}
     result = TrainResult(siamese, history, record, seconds=seconds)
     if output is not None:
         result.paths = write_outputs(Path(output), siamese, history, record)
