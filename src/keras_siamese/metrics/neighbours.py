@@ -1,0 +1,65 @@
+"""Exact nearest neighbours under the model's own Euclidean distance, in bounded memory."""
+
+import numpy as np
+
+# The model's EuclideanDistance layer clamps squared distances below at this before the square root.
+EPSILON = 1e-7
+
+QUERY_BLOCK = 256
+BASE_BLOCK = 65536  # QUERY_BLOCK x BASE_BLOCK float32 scores: 64 MiB at a time
+
+
+def euclidean(a, b, epsilon=EPSILON):
+    """Distances `sqrt(max(|a - b|^2, epsilon))` along the last axis, as the model computes them."""
+    squared = np.sum(np.square(np.asarray(a, np.float64) - np.asarray(b, np.float64)), axis=-1)
+    return np.sqrt(np.maximum(squared, epsilon))
+
+
+def squared_norms(vectors):
+    """`|v|^2` of each row, for `exact_search(..., base_norms=)`."""
+    vectors = np.asarray(vectors, np.float32)
+    return np.einsum("ij,ij->i", vectors, vectors)
+
+
+def exact_search(base, queries, k, epsilon=EPSILON, base_norms=None):
+    """Indices and distances `(Q, min(k, N))` of each query's nearest rows of `base`, nearest first.
+
+    Candidates are ranked with `|q|^2 + |b|^2 - 2 q.b` in float32 blocks; the
+    distances returned are recomputed directly in float64 (see `euclidean`), so
+    they equal the model's distances and are never squared.
+    """
+    base = np.asarray(base, np.float32)
+    queries = np.asarray(queries, np.float32)
+    k = min(int(k), len(base))
+    if k == 0 or len(queries) == 0:
+        return np.zeros((len(queries), k), np.int64), np.zeros((len(queries), k))
+    norms = squared_norms(base) if base_norms is None else base_norms
+    indices = np.concatenate([
+        _nearest_block(base, norms, queries[start:start + QUERY_BLOCK], k)
+        for start in range(0, len(queries), QUERY_BLOCK)
+    ])
+    return rank_candidates(base, queries, indices, epsilon)
+
+
+def rank_candidates(base, queries, candidates, epsilon=EPSILON):
+    """Candidate rows `(Q, c)` of `base` ordered by their exact distance to each query; returns both."""
+    distances = euclidean(base[candidates], queries[:, None, :], epsilon)
+    order = np.argsort(distances, axis=1, kind="stable")
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(distances, order, axis=1)
+
+
+def _nearest_block(base, norms, queries, k):
+    best = best_scores = None
+    for start in range(0, len(base), BASE_BLOCK):
+        block = base[start:start + BASE_BLOCK]
+        scores = norms[None, start:start + len(block)] - 2.0 * queries @ block.T  # |q|^2 is constant per row
+        take = min(k, scores.shape[1])
+        local = np.argpartition(scores, take - 1, axis=1)[:, :take]
+        local_scores = np.take_along_axis(scores, local, axis=1)
+        if best is None:
+            best, best_scores = local + start, local_scores
+        else:
+            merged, merged_scores = np.hstack([best, local + start]), np.hstack([best_scores, local_scores])
+            keep = np.argpartition(merged_scores, k - 1, axis=1)[:, :k]
+            best, best_scores = np.take_along_axis(merged, keep, axis=1), np.take_along_axis(merged_scores, keep, 1)
+    return best
