@@ -1,34 +1,189 @@
-"""Write files so that a reader sees either the old file or the complete new one."""
+"""Write files so that a reader sees either the old file or the complete new one.
+
+Temporary files are hidden and named `.{name}.siamese-tmp-{pid}-{random}{suffix}` beside the
+file they replace, so a later run recognises those of a process that died (kill -9, power
+loss) and removes them. Writers of one file take an advisory lock (`.{name}.siamese-lock`
+beside it), so two processes never replace the same file at once.
+"""
 
 import contextlib
 import csv
 import json
 import math
 import os
+import re
+import stat
 import tempfile
+import time
 from pathlib import Path
+
+from keras_siamese.errors import SiameseError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
+
+TMP_MARK = ".siamese-tmp-"
+LOCK_SUFFIX = ".siamese-lock"
+LOCK_WAIT = 30.0  # seconds a writer waits for another process to finish writing the same file
+_OURS = re.compile(r"^\..*" + re.escape(TMP_MARK) + r"(\d+)-")
+_held = {}  # lock file -> [file descriptor, depth]: this process's locks, so they nest
+
+
+def resolve_target(path):
+    """The file that writing `path` should replace: `path`, or where its symlink (chain) points."""
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a dangling link: create its target
+        return Path(os.path.realpath(path))
+    except OSError as error:
+        raise SiameseError(f"{path}: cannot follow the symbolic link ({error.strerror or error})") from None
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; on success it replaces `path`.
 
-    On any exception the temporary file is removed and `path` is left untouched.
-    The temporary name keeps the suffix of `path`, so writers that infer the
-    format from it (Keras, matplotlib) keep working.
+    On any exception (Ctrl-C and SIGTERM included) the temporary file is removed and
+    `path` is left untouched. A symlink is written through: its target is replaced and the
+    link stays. The new file keeps the mode of the one it replaces. The temporary name
+    keeps the suffix of `path`, so writers that infer the format from it (Keras,
+    matplotlib) keep working. OSErrors about the temporary file name `path` instead.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    target = resolve_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(target.parent)
+    with exclusive(target):
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}{os.getpid()}-", suffix=target.suffix,
+                                   dir=target.parent)
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException as error:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if isinstance(error, OSError) and error.filename and Path(error.filename).name == Path(tmp).name:
+                error.filename = str(path)
+            raise
+
+
+@contextlib.contextmanager
+def exclusive(path, wait=LOCK_WAIT):
+    """Hold the advisory lock of `path` (a hidden lock file beside it) for the block.
+
+    Locks nest within a process. Another process holding the lock is waited for up
+    to `wait` seconds (0: refuse at once), then refused with a SiameseError naming
+    `path` and that process. Use it around a read-modify-write, such as calibrating a
+    model file in place, so that no result is silently lost.
+    """
+    target = resolve_target(path)
+    lock = target.parent / f".{target.name}{LOCK_SUFFIX}"
+    key = str(lock.absolute())
+    if fcntl is None or key in _held:
+        if key in _held:
+            _held[key][1] += 1
+        try:
+            yield
+        finally:
+            if key in _held:
+                _held[key][1] -= 1
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = _acquire(lock, path, wait)
+    _held[key] = [fd, 1]
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
+        yield
+    finally:
+        del _held[key]
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _acquire(lock, path, wait):
+    """An open, flock-ed descriptor of `lock`; retried while the file is replaced under us."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise SiameseError(
+                    f"{path}: another siamese process (pid {holder}) is writing to this file; "
+                    "run again when it has finished") from None
+            time.sleep(0.05)
+            continue
+        if _same_file(fd, lock):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
+        os.close(fd)  # the holder removed the lock file as we opened it: take the new one
+
+
+def _same_file(fd, path):
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def remove_stale(folder):
+    """Remove temporary files of ours in `folder` whose process is gone, and unheld lock files."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        match = _OURS.match(entry.name)
+        if match and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        elif entry.name.startswith(".") and entry.name.endswith(LOCK_SUFFIX) and fcntl is not None:
+            _remove_unheld_lock(Path(entry.path))
+
+
+def _remove_unheld_lock(lock):
+    if str(lock.absolute()) in _held:
+        return
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _same_file(fd, lock):
+            os.unlink(lock)
+    except OSError:
+        pass  # held by a live process: leave it
+    finally:
+        os.close(fd)
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _umask():

@@ -14,7 +14,8 @@ from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import embed_images, pair_distances
 from keras_siamese.metrics.one_shot import one_shot_report
 from keras_siamese.metrics.retrieval import retrieval_report
-from keras_siamese.metrics.verification import roc, verification_report
+from keras_siamese.metrics.verification import decision_metrics, roc, verification_report
+from keras_siamese.outputs import check_output_folder
 from keras_siamese.plotting.embeddings import check_map_method
 
 
@@ -31,8 +32,9 @@ def default_source(model):
 def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True):
     """The labelled images to evaluate on, resized to the model's input, and a description of them."""
     if isinstance(data, ImageSet):
-        resized = resize_images(data.images, model.input_image_shape)
-        return ImageSet(resized, data.labels, data.class_names, data.ids), {"name": "array"}
+        images = ImageSet(resize_images(data.images, model.input_image_shape), data.labels, data.class_names,
+                          data.ids)
+        return check_pairable(images, "the images"), {"name": "array"}
     if split not in SPLIT_NAMES:
         raise SiameseError(f"--split {split!r}: choose one of {', '.join(SPLIT_NAMES)}")
     if data is None:
@@ -48,7 +50,21 @@ def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, pro
     images = concatenate([splits.train, splits.val, splits.test]) if split == "all" else splits.split(split)
     if len(images) < 2:
         raise SiameseError(f"the {split} split of {splits.source.get('name', data)} holds {len(images)} image(s)")
-    return images, splits.source
+    where = splits.source.get("path") or splits.source.get("name", "the data")
+    return check_pairable(images, f"the {split} split of {where}"), splits.source
+
+
+def check_pairable(images, where):
+    """`images`, unless they cannot form both same-class and different-class pairs (SiameseError naming `where`)."""
+    counts = images.class_counts()
+    counts = counts[counts > 0]
+    if len(counts) < 2 or counts.max() < 2:
+        raise SiameseError(
+            f"{where} ({len(images)} images of {len(counts)} classes) has "
+            f"{'one class' if len(counts) < 2 else 'no class with 2 images'}, so no "
+            f"{'different' if len(counts) < 2 else 'same'}-class pairs; use more images: --split all, "
+            "or --data with a folder of class subfolders")
+    return images
 
 
 def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, data_dir=None, seed=0,
@@ -60,8 +76,9 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     `output`, writes metrics.json, distances.csv, roc.png,
     distance_histogram.png and embedding_map.png there. Returns the metrics dict.
     """
-    if output is not None:
-        check_map_method(map_method)  # before the slow part, not after it
+    if output is not None:  # before the slow part, not after it
+        check_map_method(map_method)
+        check_output_folder(output)
     images, source = evaluation_images(model, data, split, data_dir, seed, progress)
     if all_pairs_mode:
         pairs, same = all_pairs(images.labels)
@@ -69,6 +86,7 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
         pairs, same = one_positive_one_negative(images.labels, np.random.default_rng(seed))
     embeddings = embed_images(model, images.images, progress=progress)
     distances = pair_distances(embeddings, pairs)
+    evaluated = images.classes_present()
     metrics = {
         "data": source,
         "split": split,
@@ -80,11 +98,38 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
         "verification": verification_report(distances, same, model.threshold),
         "retrieval": retrieval_report(embeddings, images.labels),
         "one_shot": one_shot_report(embeddings, images.labels, episodes=episodes, seed=seed),
+        **seen_in_training(model, evaluated),
     }
+    gap = threshold_gap(model, evaluated, distances, same, metrics["verification"])
+    if gap is not None:
+        metrics["threshold_gap"] = gap
     if output is not None:
         metrics["files"] = write_evaluation(Path(output), metrics, images, pairs, same, distances, embeddings,
                                             map_method, seed)
     return metrics
+
+
+def seen_in_training(model, classes):
+    """`{"seen_classes": k, "open_set": k == 0}`, k the number of `classes` (names) the model trained on;
+    {} for a model that does not record its training classes."""
+    if "classes" not in model.info:
+        return {}
+    seen = len(set(classes) & set(model.info["classes"]))
+    return {"seen_classes": seen, "open_set": seen == 0}
+
+
+def threshold_gap(model, classes, distances, same, verification):
+    """When the stored threshold was chosen on none of `classes`: the accuracy it gives on these pairs,
+    and the accuracy at the equal-error and best thresholds of these pairs. None otherwise, or when
+    the model does not record the classes it was calibrated on."""
+    calibrated_on = model.calibration.get("classes")
+    if model.threshold is None or calibrated_on is None or set(classes) & set(calibrated_on):
+        return None
+    return {
+        "accuracy_at_threshold": verification["at_threshold"]["accuracy"],
+        "accuracy_at_eer_threshold": decision_metrics(distances, same, verification["eer_threshold"])["accuracy"],
+        "best_accuracy_optimistic": verification["best_accuracy_optimistic"],
+    }
 
 
 def write_evaluation(folder, metrics, images, pairs, same, distances, embeddings, map_method, seed):

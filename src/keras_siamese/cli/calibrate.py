@@ -22,18 +22,22 @@ def add_parser(commands):
 def run(args):
     from pathlib import Path
 
+    from keras_siamese.atomic import exclusive
     from keras_siamese.evaluation import evaluation_images
     from keras_siamese.inference.calibration import calibrate_model
-    from keras_siamese.inference.model_io import load_model, save_model
+    from keras_siamese.inference.model_io import MODEL_SUFFIXES, load_model, save_model
     from keras_siamese.metrics.verification import parse_rule
+    from keras_siamese.outputs import check_output_file
 
     parse_rule(args.rule)  # fail before any slow work
-    model = load_model(args.model)
-    split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
-    images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet)
-    previous = model.threshold
-    figures = calibrate_model(model, images, args.rule, split=split, source=source)
-    path = save_model(model, args.output or args.model)
+    output = check_output_file(args.output or args.model, MODEL_SUFFIXES)
+    with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
+        model = load_model(args.model)
+        split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
+        images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet)
+        previous = model.threshold
+        figures = calibrate_model(model, images, args.rule, split=split, source=source)
+        path = save_model(model, output)
     before = "none" if previous is None else f"{previous:.4f}"
     print(f"threshold {before} -> {model.threshold:.4f} ({figures['rule']} on {len(images)} images of {split}: "
           f"accuracy {figures['accuracy']:.4f}, false accepts {figures['false_accept_rate']:.4f})")

@@ -19,4 +19,5 @@ def run(args):
     from keras_siamese.data.samples import write_samples
 
     paths = write_samples(args.data, args.output, args.count, args.seed, args.data_dir)
-    print(f"wrote {len(paths)} images to {args.output}")
+    short = f" (the test split holds only {len(paths)}; --count was {args.count})" if len(paths) < args.count else ""
+    print(f"wrote {len(paths)} images to {args.output}{short}")

@@ -1,14 +1,22 @@
 """Images on disk: reading any file Pillow opens, and class-subfolder data sets."""
 
+import contextlib
 import os
+import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_siamese import budget
 from keras_siamese.data.dataset import ImageSet, to_uint8
 from keras_siamese.errors import SiameseError
+
+# Our pixel limit is checked on every header before decoding, so Pillow's warning (from 89 Mpx) only
+# ever precedes our own one-line error or an image the user allowed; it would leak to stderr.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 # Folder images are resized to their median size when it is at most this, else to DEFAULT_SIZE.
 MAX_NATIVE_SIZE = 96
@@ -36,15 +44,54 @@ def list_images(root):
     return files
 
 
-def _open(path):
+class _PixelBudget:
+    """Lets threads decode while the pixels being decoded stay within a limit (one image always may),
+    so decoding memory is bounded by the limit, not by the number of threads."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._used = 0
+
+    @contextlib.contextmanager
+    def hold(self, pixels, limit):
+        with self._changed:
+            self._changed.wait_for(lambda: self._used == 0 or self._used + pixels <= limit)
+            self._used += pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= pixels
+                self._changed.notify_all()
+
+
+_decoding = _PixelBudget()
+
+
+@contextlib.contextmanager
+def _readable(path):
+    """Turn Pillow's many errors for a bad file into one SiameseError naming `path`."""
     try:
-        image = Image.open(path)
-        image.load()
-        return image
+        yield
     except FileNotFoundError:
         raise SiameseError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+    except Image.DecompressionBombError as error:
+        raise SiameseError(f"{path}: {error} (Pillow's own limit, PIL.Image.MAX_IMAGE_PIXELS)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise SiameseError(f"{path}: not a readable image ({error})") from None
+
+
+def _open_header(path, limit=None):
+    """`path` opened but not decoded; refused when its header gives more than `limit` pixels."""
+    limit = limit or budget.max_pixels()
+    with _readable(path):
+        image = Image.open(path)
+    if image.width * image.height > limit:
+        image.close()
+        raise SiameseError(
+            f"{path}: {image.width}x{image.height} is {image.width * image.height / 1e6:.1f} megapixels, over the "
+            f"limit of {limit / 1e6:g} (raise it with --max-pixels or {budget.MAX_PIXELS_ENV})")
+    return image
 
 
 def _to_mode(image, mode):
@@ -59,27 +106,39 @@ def _to_mode(image, mode):
     return image.convert(mode)
 
 
-def read_image(path, size, channels):
-    """One image file as uint8 `(height, width, channels)`, resized to `size` = (height, width)."""
-    image = _open(path)
-    try:
-        image = _to_mode(image, "L" if channels == 1 else "RGB")
-        if image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    except (OSError, ValueError) as error:
-        raise SiameseError(f"{path}: cannot convert the image ({error})") from None
-    array = np.asarray(image, dtype=np.uint8)
+def read_image(path, size, channels, max_pixels=None):
+    """One image file as uint8 `(height, width, channels)`, resized to `size` = (height, width).
+
+    Files over `max_pixels` (default: budget.max_pixels()) are refused from their header,
+    before decoding; threads decode together only while their pixels stay within it.
+    """
+    limit = max_pixels or budget.max_pixels()
+    image = _open_header(path, limit)
+    with _decoding.hold(image.width * image.height, limit):
+        with _readable(path):
+            image.load()
+        try:
+            image = _to_mode(image, "L" if channels == 1 else "RGB")
+            if image.size != (size[1], size[0]):
+                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        except (OSError, ValueError) as error:
+            raise SiameseError(f"{path}: cannot convert the image ({error})") from None
+        array = np.asarray(image, dtype=np.uint8)
     return array[..., None] if channels == 1 else array
 
 
-def read_images(paths, size, channels, progress=True):
-    """Many image files as one uint8 array `(N, height, width, channels)`, read in parallel."""
+def read_images(paths, size, channels, progress=True, max_pixels=None):
+    """Many image files as one uint8 array `(N, height, width, channels)`, read in parallel.
+
+    Refused before reading when the array would not fit in the memory available.
+    """
     from tqdm.auto import tqdm
 
+    budget.check_image_set(len(paths), (*size, channels), "reading the images")
     out = np.empty((len(paths), size[0], size[1], channels), np.uint8)
 
     def load(i):
-        out[i] = read_image(paths[i], size, channels)
+        out[i] = read_image(paths[i], size, channels, max_pixels)
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
         jobs = pool.map(load, range(len(paths)))
@@ -93,6 +152,7 @@ def resize_images(images, shape):
     """uint8 images `(N, H, W, C)` resized and converted to `shape` = (height, width, channels)."""
     if images.shape[1:] == tuple(shape):
         return images
+    budget.check_image_set(len(images), shape, "resizing the images")
     out = np.empty((len(images), *shape), np.uint8)
     mode = {1: "L", 3: "RGB"}
     for i, image in enumerate(images):
@@ -108,10 +168,10 @@ def infer_shape(paths, sample=200):
     DEFAULT_SIZE square), with 1 channel if all sampled images are grey."""
     heights, widths, grey = [], [], True
     for path in paths[:: max(1, len(paths) // sample)]:
-        image = _open(path)
-        heights.append(image.height)
-        widths.append(image.width)
-        grey = grey and image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+        with _open_header(path) as image:
+            heights.append(image.height)
+            widths.append(image.width)
+            grey = grey and image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
     height, width = int(np.median(heights)), int(np.median(widths))
     if max(height, width) > MAX_NATIVE_SIZE:
         height = width = DEFAULT_SIZE

@@ -1,10 +1,13 @@
 """Loading and saving model files, with one-line errors for files that are not ours."""
 
+import re
 import zipfile
 from pathlib import Path
 
 from keras_siamese.atomic import atomic_path
 from keras_siamese.errors import SiameseError
+
+MODEL_SUFFIXES = (".keras",)
 
 
 def load_model(path):
@@ -14,6 +17,9 @@ def load_model(path):
     from keras_siamese.models.siamese import SiameseModel
 
     path = Path(path)
+    if path.is_dir():
+        inside = " (use the model.keras inside it)" if (path / "model.keras").is_file() else ""
+        raise SiameseError(f"{path}: is a folder, not a model file{inside}")
     if not path.is_file():
         raise SiameseError(f"{path}: model file not found")
     if path.suffix != ".keras":
@@ -23,17 +29,30 @@ def load_model(path):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a broken archive
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SiameseError(f"{path}: cannot load the model ({message[:200]})") from None
+        raise SiameseError(f"{path}: cannot load the model ({brief(error)})") from None
     if not isinstance(model, SiameseModel):
         raise SiameseError(f"{path}: a Keras model, but not a keras-siamese model ({type(model).__name__})")
     return model
 
 
+def brief(error, limit=300):
+    """An exception's message on one line, cut after whole sentences (or, for one long sentence, after a
+    whole word, marked with "...") to stay within `limit` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if len(kept) + len(sentence) + 1 > limit:
+            break
+        kept = f"{kept} {sentence}".strip()
+    return kept or text[: limit - 4].rsplit(" ", 1)[0] + " ..."
+
+
 def save_model(model, path):
     """Write `model` to `path` atomically (the old file stays until the new one is complete)."""
     path = Path(path)
-    if path.suffix != ".keras":
+    if path.suffix not in MODEL_SUFFIXES:
         raise SiameseError(f"{path}: model files must end in .keras")
     with atomic_path(path) as tmp:
         model.save(tmp)

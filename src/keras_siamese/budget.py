@@ -1,0 +1,145 @@
+"""What one setting may cost: pixels per image, images per batch, bytes of memory.
+
+Every bound here is checked before the memory is taken, and its error says what the
+settings would need and which flag lowers it.
+"""
+
+import math
+import os
+
+from keras_siamese.errors import SiameseError
+
+MAX_PIXELS_ENV = "SIAMESE_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 64_000_000  # a 48-megapixel photo passes; 13,000 x 13,000 does not
+# Decoding an image holds it as decoded (up to 4 bytes a pixel), converted (up to 4) and as an array (up to 4).
+BYTES_PER_DECODED_PIXEL = 12
+MEMORY_SHARE = 0.8  # of the memory available when the check runs
+# Training keeps each activation for the backward pass and its gradient, plus workspace: about 3 floats each.
+FLOATS_PER_ACTIVATION = 3
+# In-batch losses hold a few (batch x batch) float matrices: distances, masks, exponentials and their gradients.
+PAIR_MATRICES = 8
+
+
+def max_pixels():
+    """The largest image (width x height) any command decodes: $SIAMESE_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
+    text = os.environ.get(MAX_PIXELS_ENV)
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SiameseError(f"{MAX_PIXELS_ENV}={text!r}: must be a positive whole number of pixels")
+    return value
+
+
+def decode_memory(limit=None):
+    """Bytes that decoding may hold at once: images are decoded while their pixels in flight stay
+    within `limit` (default max_pixels()), so at most about `limit` x BYTES_PER_DECODED_PIXEL."""
+    return (limit or max_pixels()) * BYTES_PER_DECODED_PIXEL
+
+
+def available_memory():
+    """Bytes this process may still take: the smaller of the system's available memory and the
+    room left under a cgroup (container) limit; None where neither can be read."""
+    candidates = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit != "max":
+            candidates.append(max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return min(candidates) if candidates else None
+
+
+def format_bytes(count):
+    """`count` bytes as "1.5 GB" / "12 MB" (powers of 1,000)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}" if count < 10 * size else f"{count / size:.0f} {unit}"
+    return f"{int(count)} bytes"
+
+
+def check_memory(needed, what, fix):
+    """Raise SiameseError when `needed` bytes exceed MEMORY_SHARE of the memory available now.
+
+    The message reads "`what` needs about X; Y is available: `fix`". Nothing is checked
+    where the available memory cannot be read.
+    """
+    available = available_memory()
+    if available is not None and needed > MEMORY_SHARE * available:
+        raise SiameseError(f"{what} needs about {format_bytes(needed)}; {format_bytes(available)} is available: {fix}")
+
+
+def image_set_bytes(count, shape):
+    """Bytes of `count` uint8 images of `shape` = (height, width, channels)."""
+    return count * math.prod(shape)
+
+
+def check_image_set(count, shape, what="the images"):
+    """Refuse, before allocating, an in-memory image set larger than the memory available."""
+    height, width, channels = shape
+    check_memory(image_set_bytes(count, shape), f"{what}: {count:,} images of {height}x{width}x{channels}",
+                 "lower --image-size, or use fewer images")
+
+
+def fit_batch_size(batch_size, images, pairs=False, images_per_class=2):
+    """`batch_size` bounded by the data: returns `(batch_size, note)`, `note` None when unchanged.
+
+    Pair losses count pairs, and an epoch holds about two per image (one same-class and
+    one other-class partner), so a batch takes at most `2 * images` pairs. In-batch losses
+    count images: at most `images`, rounded down to whole classes of `images_per_class`
+    (at least two classes, which small classes fill by repeating images).
+    """
+    if pairs:
+        bound, unit = 2 * images, f"{2 * images:,} pairs an epoch draws from {images:,} training images"
+    else:
+        bound = max(images // images_per_class * images_per_class, 2 * images_per_class)
+        unit = f"{images:,} training images"
+    if batch_size <= bound:
+        return batch_size, None
+    return bound, f"--batch-size {batch_size:,} is more than the {unit}; using {bound:,}"
+
+
+def activation_floats(model):
+    """Floats of every layer output for one input of `model` (nested models counted layer by layer)."""
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            total += activation_floats(layer)
+            continue
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):  # a layer never called symbolically
+            continue
+        for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            total += math.prod(d for d in output.shape[1:] if d)
+    return total
+
+
+def training_memory(tower, batch_images, in_batch=False):
+    """Estimated bytes of one training step: the tower's activations for `batch_images` images
+    (FLOATS_PER_ACTIVATION floats each), plus PAIR_MATRICES (batch x batch) matrices for in-batch losses."""
+    floats = FLOATS_PER_ACTIVATION * activation_floats(tower) * batch_images
+    if in_batch:
+        floats += PAIR_MATRICES * batch_images**2
+    return 4 * floats
+
+
+def check_training_memory(tower, batch_images, images_bytes=0, in_batch=False):
+    """Refuse a run whose training step (see training_memory) plus `images_bytes` of data cannot fit."""
+    shape = "x".join(str(d) for d in tower.input_shape[1:])
+    check_memory(training_memory(tower, batch_images, in_batch) + images_bytes,
+                 f"training on batches of {batch_images:,} images of {shape}",
+                 "lower --batch-size or --image-size")

@@ -1,0 +1,55 @@
+"""Checks of output locations, run before any slow work so that no result is thrown away at the end."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from keras_siamese.atomic import TMP_MARK, remove_stale, resolve_target
+from keras_siamese.errors import SiameseError
+
+
+def check_output_folder(path, flag="--output"):
+    """Raise SiameseError unless `path` is a folder this process can write into, or can create.
+
+    An existing file is refused, as is a place under a file or a folder without write
+    permission (probed by creating and removing an unnamed file). Stale temporary files
+    of ours in an existing folder are removed. Creates nothing.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SiameseError(f"{flag} {path}: is a file, not a folder")
+    existing = _nearest_existing(path, flag)
+    _probe(existing, path, flag)
+    if existing == path:
+        remove_stale(path)
+    return path
+
+
+def check_output_file(path, suffixes=None, flag="--output"):
+    """Raise SiameseError unless a file can be written at `path` (through a symlink, to its target):
+    not a folder, ending in one of `suffixes` (lower case, with the dot) when given, in a writable place."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise SiameseError(f"{flag} {path}: the file name must end in {', '.join(suffixes)}")
+    if path.is_dir():
+        raise SiameseError(f"{flag} {path}: is a folder, not a file")
+    target = resolve_target(path)
+    check_output_folder(target.parent, flag)
+    return path
+
+
+def _nearest_existing(path, flag):
+    for folder in (path, *path.absolute().parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise SiameseError(f"{flag} {path}: {folder} is a file, not a folder")
+            return folder
+    return Path("/")
+
+
+def _probe(folder, path, flag):
+    try:
+        tempfile.TemporaryFile(dir=folder, prefix=f".probe{TMP_MARK}{os.getpid()}-").close()
+    except OSError as error:
+        where = "" if folder == path else f" (in {folder})"
+        raise SiameseError(f"{flag} {path}: cannot write there{where}: {error.strerror or error}") from None
