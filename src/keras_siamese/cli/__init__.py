@@ -1,11 +1,15 @@
 """The `siamese` command: one module per subcommand, each a parser factory and a thin `run`."""
 
 import argparse
+import contextlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 
 from keras_siamese.cli import calibrate, compare, evaluate, pairs, samples, train
+from keras_siamese.cli._options import positive_int
 from keras_siamese.errors import SiameseError
 
 COMMANDS = (train, evaluate, calibrate, compare, pairs, samples)
@@ -20,8 +24,38 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"keras-siamese {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        command.add_parser(commands)
+        add_max_pixels_option(command.add_parser(commands))
     return parser
+
+
+def add_max_pixels_option(parser):
+    """--max-pixels, on every command (each reads images), with the memory it bounds."""
+    from keras_siamese.budget import BYTES_PER_DECODED_PIXEL, DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, format_bytes
+
+    parser.add_argument(
+        "--max-pixels", type=positive_int, metavar="N",
+        help=f"refuse image files of more than N pixels, from their header (default {DEFAULT_MAX_PIXELS:,}, or "
+             f"${MAX_PIXELS_ENV}); decoding holds at most N pixels at once, about {BYTES_PER_DECODED_PIXEL} bytes "
+             f"each ({format_bytes(BYTES_PER_DECODED_PIXEL * DEFAULT_MAX_PIXELS)} at the default)")
+
+
+@contextlib.contextmanager
+def pixel_limit(value):
+    """Set $SIAMESE_MAX_PIXELS to `value` (when given) for the block, so every image reader sees it."""
+    from keras_siamese.budget import MAX_PIXELS_ENV
+
+    if value is None:
+        yield
+        return
+    previous = os.environ.get(MAX_PIXELS_ENV)
+    os.environ[MAX_PIXELS_ENV] = str(value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[MAX_PIXELS_ENV]
+        else:
+            os.environ[MAX_PIXELS_ENV] = previous
 
 
 def import_backend_quietly():
@@ -44,16 +78,41 @@ def import_backend_quietly():
         os.close(null)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds as after Ctrl-C (temporary files removed)."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Turn SIGTERM into Terminated for the block (main thread only); the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
     """Entry point: parse, run one command, and turn input errors into one line and exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        import_backend_quietly()
-        args.run(args)
+        with terminate_as_interrupt(), pixel_limit(getattr(args, "max_pixels", None)):
+            import_backend_quietly()
+            args.run(args)
     except SiameseError as error:
         print(f"siamese {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"siamese {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"siamese {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -150,6 +150,10 @@ def train(data=None, output="output", recipe="default", progress=True, callbacks
     `callbacks` are extra Keras callbacks, run after the validation metrics
     are in the logs. `output=None` writes nothing. Returns a TrainResult.
     """
+    if output is not None:  # an output that cannot be written is refused before training, not after
+        from keras_siamese.outputs import check_output_folder
+
+        check_output_folder(output)
     started = time.perf_counter()
     config = make_config(recipe, data=source_name(data), **settings)
     keras.utils.set_random_seed(config.seed)
