@@ -38,11 +38,12 @@ class Gallery:
     on when `approximate` is None.
     """
 
-    def __init__(self, model, approximate=None):
+    def __init__(self, model, approximate=None, model_path=None):
         self.model = model
         self.fingerprint = model_fingerprint(model)
         self.dim = int(tower_of(model).output_shape[-1])
         self.approximate = approximate
+        self.model_path = model_path  # recorded, so `siamese search` can find the model
         self.embeddings = np.zeros((0, self.dim), np.float32)
         self.ids, self.paths, self.labels = [], [], []
         self._norms = np.zeros(0, np.float32)
@@ -167,7 +168,8 @@ class Gallery:
     def save(self, path):
         """Write the gallery to one file atomically (with the approximate index when it is in use)."""
         meta = {"format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint, "dim": self.dim,
-                "threshold": self.threshold, "approximate": self.approximate, "size": len(self)}
+                "threshold": self.threshold, "approximate": self.approximate, "size": len(self),
+                "model": None if self.model_path is None else str(self.model_path)}
         arrays = {"embeddings": self.embeddings, "ids": np.array(self.ids, str), "labels": np.array(self.labels, str),
                   "paths": np.array(self.paths, str), "meta": np.array(json.dumps(meta))}
         if self.uses_approximate and len(self):
@@ -182,20 +184,9 @@ class Gallery:
 
         `approximate` overrides the recorded choice when not None.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise SiameseError(f"{path}: gallery file not found")
-        if not zipfile.is_zipfile(path):
-            raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            meta = json.loads(str(arrays["meta"]))
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
-            raise SiameseError(f"{path}: not a readable gallery file ({error})") from None
-        if meta.get("format") != FORMAT:
-            raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
-        gallery = cls(model, meta.get("approximate") if approximate is None else approximate)
+        arrays = _read(path)
+        meta = json.loads(str(arrays["meta"]))
+        gallery = cls(model, meta.get("approximate") if approximate is None else approximate, meta.get("model"))
         if meta["fingerprint"] != gallery.fingerprint:
             raise SiameseError(f"{path}: built with another model (fingerprint {meta['fingerprint'][:19]}..., this "
                                f"model {gallery.fingerprint[:19]}...); rebuild it with siamese index")
@@ -205,3 +196,26 @@ class Gallery:
             index = ApproximateIndex.from_bytes(arrays["hnsw"], gallery.dim)
             gallery._index = index if len(index) == len(gallery) else None
         return gallery
+
+
+def recorded_model(path):
+    """The model file a gallery was built with, as recorded in it (None if unrecorded)."""
+    return json.loads(str(_read(path, ("meta",))["meta"])).get("model")
+
+
+def _read(path, names=None):
+    """The arrays of a gallery file (or only `names`), with one-line errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise SiameseError(f"{path}: gallery file not found")
+    if not zipfile.is_zipfile(path):
+        raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in (names or data.files)}
+        meta = json.loads(str(arrays["meta"]))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
+        raise SiameseError(f"{path}: not a readable gallery file ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
+    return arrays

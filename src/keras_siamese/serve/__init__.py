@@ -1,0 +1,1 @@
+"""The HTTP service and its web page (needs the `serve` extra: pip install 'keras-siamese[serve]')."""

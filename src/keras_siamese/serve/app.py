@@ -1,0 +1,289 @@
+"""The HTTP service: compare, embed, search and enrol over a model and an optional gallery, and its page.
+
+Depends on inference and gallery only. Every answer is JSON (errors as
+`{"detail": "..."}`), images are decoded off the event loop, embedded in
+micro-batches, and a request that fails leaves the server running.
+"""
+
+import io
+import os
+import secrets
+import sys
+import threading
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from keras_siamese.data.folder import read_image
+from keras_siamese.errors import SiameseError
+from keras_siamese.inference.compare import decide
+from keras_siamese.inference.embedding import embed_images
+from keras_siamese.metrics.neighbours import euclidean
+from keras_siamese.serve.batcher import MicroBatcher
+from keras_siamese.serve.limits import BodyLimit
+
+MAX_REQUEST_BYTES = 10 * 2**20
+MAX_PIXELS = 25_000_000  # a 5000 x 5000 photo; larger uploads are refused from their header
+MAX_K = 100
+THUMBNAIL = 160
+STATIC = resources.files("keras_siamese.serve") / "static"
+
+
+class NamedBytes(io.BytesIO):
+    """Uploaded bytes that read_image can open and name in its messages by their file name."""
+
+    def __init__(self, data, name):
+        super().__init__(data)
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+
+class Service:
+    """What the endpoints share: the model, the micro-batcher, the gallery and its lock."""
+
+    def __init__(self, model, gallery=None, gallery_path=None, token=None, max_pixels=MAX_PIXELS):
+        self.model = model
+        self.shape = tuple(model.input_image_shape)
+        self.gallery = gallery
+        self.gallery_path = None if gallery_path is None else Path(gallery_path)
+        self.token = token
+        self.max_pixels = int(max_pixels)
+        self.lock = threading.Lock()
+        self.batcher = MicroBatcher(lambda images: embed_images(model, images))
+
+    def decode(self, data, name):
+        """Uploaded bytes as a uint8 image of the model's shape; 413 over the pixel limit, 415 if not an image."""
+        try:
+            with Image.open(io.BytesIO(data)) as header:
+                pixels = header.width * header.height
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            raise HTTPException(415, f"{name}: not a readable image ({error})") from None
+        if pixels > self.max_pixels:
+            raise HTTPException(413, f"{name}: {pixels:,} pixels; the limit is {self.max_pixels:,} "
+                                     f"(raise it with --max-pixels)")
+        try:
+            return read_image(NamedBytes(data, name), self.shape[:2], self.shape[2])
+        except SiameseError as error:
+            raise HTTPException(415, str(error)) from None
+
+    async def embed(self, datas, names):
+        """Embeddings of uploaded files' bytes, decoded off the event loop and embedded in a micro-batch."""
+        images = [await run_in_threadpool(self.decode, data, name) for data, name in zip(datas, names)]
+        return await self.batcher.embed_async(np.stack(images))
+
+    def need_gallery(self):
+        if self.gallery is None:
+            raise HTTPException(409, "no gallery: start the server with --gallery (and --allow-enroll to build one)")
+        return self.gallery
+
+    def search(self, embedding, k):
+        gallery = self.need_gallery()
+        with self.lock:
+            result = gallery.search_embeddings(embedding[None], k)[0]
+        for neighbour in result["neighbours"]:
+            neighbour["image_url"] = f"/gallery/{neighbour['index']}/image" if neighbour.pop("path") else None
+        return {**result, "threshold": self.model.threshold}
+
+    def enrol(self, datas, names, labels, embeddings):
+        """Store the uploads beside the gallery file, add them, and save the gallery atomically."""
+        gallery = self.need_gallery()
+        folder = self.gallery_path.with_name(self.gallery_path.name + ".images")
+        folder.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            paths, ids = [], []
+            for data, name in zip(datas, names):
+                path = folder / f"{len(gallery) + len(paths):08d}-{_safe_name(name)}"
+                path.write_bytes(data)
+                paths.append(str(path.resolve()))
+                ids.append(f"enrolled/{path.name}")
+            gallery.add_embeddings(embeddings, ids, labels, paths)
+            gallery.save(self.gallery_path)
+            return {"added": len(ids), "ids": ids, "size": len(gallery)}
+
+    def info(self):
+        import keras
+
+        from keras_siamese import __version__
+
+        gallery = self.gallery
+        versions = {"keras-siamese": __version__, "keras": keras.__version__, "python": sys.version.split()[0]}
+        backend = keras.config.backend()
+        module = sys.modules.get({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, ""))
+        if module is not None:
+            versions[backend] = getattr(module, "__version__", "unknown")
+        return {
+            "input_shape": list(self.shape),
+            "embedding_dim": int(self.model.embedding_dim),
+            "threshold": self.model.threshold,
+            "calibration": self.model.calibration,
+            "fingerprint": gallery.fingerprint if gallery is not None else _fingerprint(self.model),
+            "backend": backend,
+            "versions": versions,
+            "gallery": None if gallery is None else {
+                "size": len(gallery), "labels": len(set(gallery.labels) - {""}),
+                "search": "approximate" if gallery.uses_approximate else "exact",
+            },
+            "enrol": self.token is not None,
+            "limits": {"max_pixels": self.max_pixels, "max_k": MAX_K},
+            "batches": {"calls": self.batcher.batches, "images": self.batcher.images},
+        }
+
+    def thumbnail(self, index):
+        gallery = self.need_gallery()
+        if not 0 <= index < len(gallery) or not gallery.paths[index] or not Path(gallery.paths[index]).is_file():
+            raise HTTPException(404, f"gallery image {index}: no image file")
+        try:
+            with Image.open(gallery.paths[index]) as image:
+                if image.width * image.height > self.max_pixels:
+                    raise HTTPException(413, f"gallery image {index}: too large for a thumbnail")
+                picture = ImageOps.exif_transpose(image)
+                picture.thumbnail((THUMBNAIL, THUMBNAIL))
+                if picture.mode not in ("L", "RGB", "RGBA"):
+                    picture = picture.convert("RGBA" if "A" in picture.mode else "RGB")
+                out = io.BytesIO()
+                picture.save(out, "PNG")
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise HTTPException(415, f"gallery image {index}: not readable ({error})") from None
+        return out.getvalue()
+
+
+def _safe_name(name):
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)[-80:]
+    return keep.lstrip(".") or "image"
+
+
+def _fingerprint(model):
+    from keras_siamese.gallery.fingerprint import model_fingerprint
+
+    return model_fingerprint(model)
+
+
+def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token=None,
+               max_request_bytes=MAX_REQUEST_BYTES, max_pixels=MAX_PIXELS):
+    """The ASGI app serving `model` (and `gallery`, saved to `gallery_path` after each enrolment).
+
+    With `allow_enroll`, POST /gallery takes `Authorization: Bearer <token>`
+    (a random token when none is given; read it from `app.state.token`).
+    """
+    if allow_enroll and gallery_path is None:
+        raise SiameseError("--allow-enroll needs --gallery: the file enrolled images are saved to")
+    if allow_enroll and gallery is None:
+        from keras_siamese.gallery.gallery import Gallery
+
+        gallery = Gallery(model)
+    token = (token or secrets.token_urlsafe(18)) if allow_enroll else None
+    service = Service(model, gallery, gallery_path, token, max_pixels)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        service.batcher.close()
+
+    app = FastAPI(title="keras-siamese", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Compare images, embed them, and search a gallery of known images with a Siamese "
+                              "model. Images are uploaded as multipart form files.")
+    app.state.service, app.state.token = service, token
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, error):  # JSON, and the server keeps going
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}"}, status_code=500)
+
+    @app.exception_handler(SiameseError)
+    async def bad_input(request, error):
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    def check_k(k):
+        if not 1 <= k <= MAX_K:
+            raise HTTPException(422, f"k must be between 1 and {MAX_K}; received {k}")
+        return k
+
+    def authorised(authorization: Annotated[str | None, Header()] = None):
+        if token is None:
+            raise HTTPException(403, "enrolment is off: start the server with --allow-enroll")
+        if not authorization or not secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "enrolment needs the header Authorization: Bearer <token>")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(str(STATIC / "index.html"))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(str(STATIC / "docs.html"))
+
+    @app.get("/health", summary="Liveness, and the server's resident memory")
+    async def health():
+        return {"status": "ok", "rss_bytes": _rss_bytes()}
+
+    @app.get("/info", summary="The model and gallery served: input shape, threshold, calibration, versions")
+    async def info():
+        return service.info()
+
+    @app.post("/compare", summary="Distance between two images, with the same/different decision")
+    async def compare(image_a: Annotated[UploadFile, File()], image_b: Annotated[UploadFile, File()]):
+        a, b = await service.embed(*await _read([image_a, image_b]))
+        distance = float(euclidean(a, b, model.distance.epsilon))
+        decision = decide(model, distance)
+        return {"distance": distance, "threshold": model.threshold, "decision": decision[0] if decision else None}
+
+    @app.post("/embed", summary="Embeddings of one or more images")
+    async def embed(images: Annotated[list[UploadFile], File()]):
+        embeddings = await service.embed(*await _read(images))
+        return {"embeddings": embeddings.tolist(), "dim": int(embeddings.shape[1])}
+
+    @app.post("/search", summary="The k nearest gallery images of an image, and a match or unknown decision")
+    async def search(image: Annotated[UploadFile, File()], k: Annotated[int, Form()] = 5):
+        check_k(k)
+        service.need_gallery()
+        (embedding,) = await service.embed(*await _read([image]))
+        return await run_in_threadpool(service.search, embedding, k)
+
+    @app.post("/gallery", summary="Enrol labelled images (needs --allow-enroll and the token)",
+              dependencies=[Depends(authorised)])
+    async def enrol(images: Annotated[list[UploadFile], File()], labels: Annotated[list[str], Form()]):
+        if len(labels) == 1:
+            labels = labels * len(images)
+        if len(labels) != len(images):
+            raise HTTPException(422, f"one label per image, or one for all; received {len(labels)} for "
+                                     f"{len(images)} images")
+        datas, names = await _read(images)
+        embeddings = await service.embed(datas, names)
+        return await run_in_threadpool(service.enrol, datas, names, labels, embeddings)
+
+    @app.get("/gallery/{index}/image", summary="A gallery image as a PNG thumbnail", include_in_schema=True)
+    async def thumbnail(index: int):
+        return Response(await run_in_threadpool(service.thumbnail, index), media_type="image/png")
+
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
+    return app
+
+
+async def _read(uploads):
+    """The bytes and file names of uploaded files."""
+    return [await upload.read() for upload in uploads], [upload.filename or "upload" for upload in uploads]
+
+
+def _version():
+    from keras_siamese import __version__
+
+    return __version__
+
+
+def _rss_bytes():
+    """Resident memory of this process from /proc (None where there is none)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

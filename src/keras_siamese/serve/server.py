@@ -1,0 +1,40 @@
+"""Running the service under uvicorn from model and gallery files."""
+
+import importlib.util
+from pathlib import Path
+
+from keras_siamese.errors import SiameseError
+
+EXTRA = ("fastapi", "uvicorn", "multipart")
+
+
+def require_serve_extra():
+    """SiameseError naming the pip command unless the serve extra's packages are installed."""
+    missing = [name for name in EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SiameseError(f"siamese serve needs {', '.join(missing)}: pip install 'keras-siamese[serve]'")
+
+
+def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enroll=False, token=None,
+          max_request_bytes=None, max_pixels=None, announce=print):
+    """Load the model (and the gallery, when its file exists) and serve them until interrupted."""
+    require_serve_extra()
+    import uvicorn
+
+    from keras_siamese.gallery.gallery import Gallery
+    from keras_siamese.inference.model_io import load_model
+    from keras_siamese.serve.app import MAX_PIXELS, MAX_REQUEST_BYTES, create_app
+
+    model = load_model(model_path)
+    gallery = None
+    if gallery_path is not None and Path(gallery_path).exists():
+        gallery = Gallery.load(gallery_path, model)
+    elif gallery_path is not None and not allow_enroll:
+        raise SiameseError(f"{gallery_path}: gallery file not found (with --allow-enroll the server starts one)")
+    app = create_app(model, gallery, gallery_path, allow_enroll, token,
+                     max_request_bytes or MAX_REQUEST_BYTES, max_pixels or MAX_PIXELS)
+    size = "no gallery" if app.state.service.gallery is None else f"gallery of {len(app.state.service.gallery)}"
+    announce(f"serving {model_path} ({size}) on http://{host}:{port}/  (API docs: /docs)")
+    if app.state.token:
+        announce(f"enrolment token: {app.state.token}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
