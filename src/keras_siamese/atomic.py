@@ -70,8 +70,8 @@ def atomic_path(path):
         except BaseException as error:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            if isinstance(error, OSError) and error.filename and Path(error.filename).name == Path(tmp).name:
-                error.filename = str(path)
+            if isinstance(error, OSError) and isinstance(error.filename, str):
+                error.filename = error.filename.replace(tmp, str(path))
             raise
 
 

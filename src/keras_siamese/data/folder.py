@@ -89,8 +89,8 @@ def _open_header(path, limit=None):
     if image.width * image.height > limit:
         image.close()
         raise SiameseError(
-            f"{path}: {image.width}x{image.height} is {image.width * image.height / 1e6:.1f} megapixels, over the "
-            f"limit of {limit / 1e6:g} (raise it with --max-pixels or {budget.MAX_PIXELS_ENV})")
+            f"{path}: {image.width}x{image.height} is {image.width * image.height:,} pixels, over the limit of "
+            f"{limit:,} (raise it with --max-pixels or {budget.MAX_PIXELS_ENV})")
     return image
 
 

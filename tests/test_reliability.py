@@ -1,0 +1,389 @@
+"""Never lose work: outputs checked before slow work, writes through symlinks keeping the mode, one writer at
+a time, no temporary file left behind, bounded pixels, batches and memory, and clear messages."""
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_siamese import budget
+from keras_siamese.atomic import TMP_MARK, atomic_path, exclusive, remove_stale
+from keras_siamese.cli import main
+from keras_siamese.errors import SiameseError
+from keras_siamese.outputs import check_output_file, check_output_folder
+
+QUICK = ["--epochs", "1", "--batch-size", "12", "--images-per-class", "4", "--embedding-dim", "8", "--quiet"]
+READ_ONLY = Path("/sys/kernel/siamese-out")  # sysfs refuses new files even to root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained for one epoch on a tiny folder of three classes of 8 images."""
+    from conftest import write_folder
+
+    root = tmp_path_factory.mktemp("reliability")
+    folder = write_folder(root / "images", per_class=8)
+    assert main(["train", "--data", str(folder), "--output", str(root / "out"), *QUICK]) == 0
+    return folder, root / "out" / "model.keras"
+
+
+def error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def leftovers(folder):
+    return sorted(p.name for p in Path(folder).iterdir() if TMP_MARK in p.name or p.name.endswith(".siamese-lock"))
+
+
+def run_python(code, **kwargs):
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], **kwargs)
+
+
+# --- atomic writes ---------------------------------------------------------------------------------
+
+
+def test_a_symlink_is_written_through_and_the_mode_kept(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    real.chmod(0o400)
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    with atomic_path(link) as tmp:
+        tmp.write_text("new")
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text() == "new"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o400
+    assert leftovers(tmp_path) == []
+
+
+def test_a_symlink_loop_is_one_clear_error(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(SiameseError, match="cannot follow the symbolic link"):
+        with atomic_path(tmp_path / "a"):
+            pass
+
+
+def test_errors_name_the_users_path_not_the_temporary_file(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(OSError) as info:
+        with atomic_path(target) as tmp:
+            raise OSError(28, "No space left on device", str(tmp))
+    assert info.value.filename == str(target)
+    with pytest.raises(OSError) as info:
+        with atomic_path(target) as tmp:
+            open(tmp / "inside", "w")  # a file is not a folder: ENOTDIR on the temporary name
+    assert info.value.filename == str(target / "inside")
+    assert leftovers(tmp_path) == [] and not target.exists()
+
+
+def test_temporary_files_of_a_killed_process_are_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "model.keras"
+    killed = run_python(f"""
+        import os
+        from keras_siamese.atomic import atomic_path
+        with atomic_path({str(target)!r}) as tmp:
+            tmp.write_text("half")
+            os.kill(os.getpid(), 9)
+    """)
+    assert killed.wait(timeout=60) == -signal.SIGKILL
+    stale = leftovers(tmp_path)
+    assert len(stale) == 2 and any(f"{TMP_MARK}{killed.pid}-" in name for name in stale)  # and the lock file
+    with atomic_path(tmp_path / "other.txt") as tmp:
+        tmp.write_text("x")
+    assert leftovers(tmp_path) == [] and not target.exists()
+
+
+def test_a_live_process_keeps_its_temporary_file(tmp_path):
+    mine = tmp_path / f".x{TMP_MARK}{os.getpid()}-abc.txt"
+    mine.write_text("in use")
+    remove_stale(tmp_path)
+    assert mine.exists()
+
+
+def test_a_second_writer_is_refused_while_another_process_holds_the_lock(tmp_path):
+    target = tmp_path / "model.keras"
+    holder = run_python(f"""
+        import sys, time
+        from keras_siamese.atomic import exclusive
+        with exclusive({str(target)!r}):
+            print("held", flush=True)
+            time.sleep(30)
+    """, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SiameseError, match=rf"another siamese process \(pid {holder.pid}\)"):
+            with exclusive(target, wait=0):
+                pass
+        started = time.perf_counter()
+        with pytest.raises(SiameseError):
+            with exclusive(target, wait=0.3):
+                pass
+        assert time.perf_counter() - started >= 0.3
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(target, wait=0), atomic_path(target) as tmp:  # nests within one process
+        tmp.write_text("mine")
+    assert target.read_text() == "mine" and leftovers(tmp_path) == []
+
+
+# --- output checks ---------------------------------------------------------------------------------
+
+
+def test_output_checks_refuse_what_cannot_be_written(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    cases = [
+        (lambda: check_output_folder(a_file), "is a file, not a folder"),
+        (lambda: check_output_folder(a_file / "sub"), "is a file, not a folder"),
+        (lambda: check_output_folder(READ_ONLY), "cannot write there"),
+        (lambda: check_output_file(tmp_path, (".keras",)), "must end in .keras"),
+        (lambda: check_output_file(tmp_path / "m.h5", (".keras",)), "must end in .keras"),
+        (lambda: check_output_file(READ_ONLY / "m.keras", (".keras",)), "cannot write there"),
+    ]
+    for check, fragment in cases:
+        with pytest.raises(SiameseError, match=fragment):
+            check()
+    folder = tmp_path / "dir.keras"
+    folder.mkdir()
+    with pytest.raises(SiameseError, match="is a folder, not a file"):
+        check_output_file(folder, (".keras",))
+    assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_train_refuses_an_output_it_cannot_write_before_training(trained, tmp_path, capsys):
+    folder, _ = trained
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for output, fragment in ((a_file, "is a file"), (READ_ONLY, "cannot write there")):
+        assert main(["train", "--data", str(folder), "--output", str(output), *QUICK]) == 2
+        assert fragment in error_line(capsys)
+
+
+def test_evaluate_and_calibrate_check_outputs_before_slow_work(trained, tmp_path, capsys, monkeypatch):
+    folder, model = trained
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+
+    def slow(*args, **kwargs):
+        raise AssertionError("the slow work started before the output was checked")
+
+    monkeypatch.setattr("keras_siamese.evaluation.load_splits", slow)
+    monkeypatch.setattr("keras_siamese.evaluation.evaluation_images", slow)
+    cases = [
+        (["evaluate", "--model", str(model), "--output", str(a_file)], "is a file"),
+        (["evaluate", "--model", str(model), "--output", str(READ_ONLY)], "cannot write there"),
+        (["calibrate", "--model", str(model), "--output", str(tmp_path / "x.h5")], "must end in .keras"),
+        (["calibrate", "--model", str(model), "--output", str(READ_ONLY / "m.keras")], "cannot write there"),
+        (["pairs", "--model", str(model), "--input", str(folder), "--output", str(READ_ONLY / "p.png")],
+         "cannot write there"),
+        (["samples", "--data", str(folder), "--output", str(a_file)], "is a file"),
+    ]
+    for argv, fragment in cases:
+        assert main(argv) == 2, argv
+        assert fragment in error_line(capsys), argv
+
+
+# --- calibrate: symlinks, modes, two writers, SIGTERM -----------------------------------------------
+
+
+def test_calibrate_writes_through_a_symlink_and_keeps_the_mode(trained, tmp_path):
+    folder, model = trained
+    from keras_siamese import load_model
+
+    real = tmp_path / "real.keras"
+    real.write_bytes(model.read_bytes())
+    real.chmod(0o400)
+    link = tmp_path / "link.keras"
+    link.symlink_to(real)
+    assert main(["calibrate", "--model", str(link), "--data", str(folder), "--rule", "far=0", "--quiet"]) == 0
+    assert link.is_symlink()
+    assert load_model(real).calibration["rule"] == "far=0.0"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o400
+    assert leftovers(tmp_path) == []
+
+
+def test_a_second_calibrate_of_one_model_is_refused(trained, tmp_path, capsys):
+    folder, model = trained
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(model.read_bytes())
+    holder = run_python(f"""
+        import time
+        from keras_siamese.atomic import exclusive
+        with exclusive({str(copy)!r}):
+            print("held", flush=True)
+            time.sleep(30)
+    """, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = copy.read_bytes()
+        assert main(["calibrate", "--model", str(copy), "--data", str(folder), "--quiet"]) == 2
+        assert "another siamese process" in error_line(capsys)
+        assert copy.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_sigterm_unwinds_like_ctrl_c_and_leaves_no_temporary_file(trained, tmp_path, capsys, monkeypatch):
+    folder, model = trained
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(model.read_bytes())
+    before = copy.read_bytes()
+    from keras_siamese.models.siamese import SiameseModel
+
+    def save_then_terminated(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here
+        raise AssertionError("SIGTERM was not handled")
+
+    monkeypatch.setattr(SiameseModel, "save", save_then_terminated)
+    assert main(["calibrate", "--model", str(copy), "--data", str(folder), "--quiet"]) == 128 + signal.SIGTERM
+    assert "terminated (SIGTERM)" in error_line(capsys)
+    assert copy.read_bytes() == before and leftovers(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the previous handler is back
+
+
+# --- bounded pixels, batches and memory ------------------------------------------------------------
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    from keras_siamese.data.folder import read_image
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(path)
+    monkeypatch.setenv(budget.MAX_PIXELS_ENV, "599")
+    with pytest.raises(SiameseError, match=r"wide.png: 30x20 is 600 pixels, over the limit of 599 \(raise it"):
+        read_image(path, (8, 8), 1)
+    assert read_image(path, (8, 8), 1, max_pixels=600).shape == (8, 8, 1)
+    monkeypatch.setenv(budget.MAX_PIXELS_ENV, "many")
+    with pytest.raises(SiameseError, match="SIAMESE_MAX_PIXELS='many'"):
+        read_image(path, (8, 8), 1)
+
+
+def test_threads_decode_one_image_at_a_time_when_each_fills_the_limit(image_folder, monkeypatch):
+    from keras_siamese.data.folder import list_images, read_image, read_images
+
+    paths = list_images(image_folder)
+    monkeypatch.setenv(budget.MAX_PIXELS_ENV, str(16 * 18))  # the largest image: no two fit together
+    batch = read_images(paths, (16, 16), 1, progress=False)
+    assert batch.shape == (len(paths), 16, 16, 1)
+    assert np.array_equal(batch[3], read_image(paths[3], (16, 16), 1))
+
+
+def test_a_huge_image_is_one_line_without_pillows_warning(trained, tmp_path):
+    """13,000 x 13,000 grey pixels, 2 MB of PNG: refused from the header, nothing else on stderr."""
+    _, model = trained
+    big = tmp_path / "big.png"
+    Image.new("L", (13_000, 13_000)).save(big)
+    siamese = Path(sys.executable).parent / "siamese"
+    done = subprocess.run([str(siamese), "compare", "--model", str(model), str(big), str(big)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"siamese compare: error: {big}: 13000x13000 is 169,000,000 pixels, over the "
+                                   "limit of 64,000,000 (raise it with --max-pixels or SIAMESE_MAX_PIXELS)")
+
+
+def test_max_pixels_flag_sets_the_limit_for_the_command_only(trained, capsys):
+    folder, model = trained
+    a, b = sorted((folder / "circle").iterdir())[:2]
+    assert main(["compare", "--model", str(model), "--max-pixels", "100", str(a), str(b)]) == 2
+    assert "over the limit of 100 " in error_line(capsys)
+    assert budget.MAX_PIXELS_ENV not in os.environ
+    assert main(["compare", "--model", str(model), str(a), str(b)]) == 0
+
+
+def test_an_image_size_that_cannot_fit_in_memory_is_refused_before_allocating(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(budget, "available_memory", lambda: 10**9)
+    assert main(["train", "--image-size", "5000", "--output", str(tmp_path / "o"), *QUICK]) == 2
+    err = error_line(capsys)
+    assert "images of 5000x5000x1 needs about" in err and "1.0 GB is available: lower --image-size" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fit_batch_size_clamps_to_the_data_with_a_reason():
+    assert budget.fit_batch_size(128, 3600, images_per_class=8) == (128, None)
+    size, note = budget.fit_batch_size(100_000, 3600, images_per_class=8)
+    assert size == 3600 and note == "--batch-size 100,000 is more than the 3,600 training images; using 3,600"
+    assert budget.fit_batch_size(100, 30, images_per_class=8)[0] == 24  # 3 whole classes of 8
+    assert budget.fit_batch_size(100, 10, images_per_class=8)[0] == 16  # never below 2 classes
+    size, note = budget.fit_batch_size(100_000, 3600, pairs=True)
+    assert size == 7200 and "7,200 pairs an epoch draws from 3,600 training images" in note
+
+
+def test_training_memory_counts_activations_and_pair_matrices(monkeypatch):
+    import keras
+
+    tower = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, padding="same"),
+                              keras.layers.Flatten(), keras.layers.Dense(3)])
+    assert budget.activation_floats(tower) == 32 + 32 + 3
+    assert budget.training_memory(tower, 10) == 4 * 3 * 67 * 10
+    assert budget.training_memory(tower, 10, in_batch=True) == 4 * (3 * 67 * 10 + 8 * 100)
+    monkeypatch.setattr(budget, "available_memory", lambda: 10_000)
+    with pytest.raises(SiameseError, match="training on batches of 10 images of 4x4x1 needs about 8.0 kB; "
+                                           "10 kB is available: lower --batch-size or --image-size"):
+        budget.check_training_memory(tower, 10)
+    budget.check_training_memory(tower, 1)
+
+
+def test_format_bytes():
+    assert [budget.format_bytes(n) for n in (12, 1500, 25_000_000, 9.5e9, 90e9)] == [
+        "12 bytes", "1.5 kB", "25 MB", "9.5 GB", "90 GB"]
+
+
+# --- smaller messages ------------------------------------------------------------------------------
+
+
+def test_calibrate_on_a_split_without_positive_pairs_names_the_split_and_the_fix(trained, capsys):
+    _, model = trained
+    assert main(["calibrate", "--model", str(model), "--quiet"]) == 2
+    err = error_line(capsys)
+    assert "the val split of" in err and "no class with 2 images" in err and "--split all" in err
+
+
+def test_a_folder_given_as_model_is_named_a_folder(trained, capsys):
+    _, model = trained
+    assert main(["compare", "--model", str(model.parent), "a.png", "b.png"]) == 2
+    assert error_line(capsys) == (f"siamese compare: error: {model.parent}: is a folder, not a model file "
+                                  "(use the model.keras inside it)")
+
+
+def test_long_error_messages_are_cut_after_whole_sentences():
+    from keras_siamese.inference.model_io import brief
+
+    sentence = "The function of this Lambda layer is a Python lambda."
+    assert brief(ValueError(f"{sentence}\n  {sentence}")) == f"{sentence} {sentence}"
+    long = ValueError(" ".join([sentence] * 10))
+    assert brief(long, limit=120) == f"{sentence} {sentence}"
+    assert brief(ValueError("word " * 100), limit=30) == "word word word word word ..."
+    assert brief(ValueError("")) == "ValueError"
+
+
+def test_samples_says_when_the_test_split_holds_fewer_images_than_asked(trained, tmp_path, capsys):
+    folder, _ = trained
+    assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "s"), "--count", "100000"]) == 0
+    out = capsys.readouterr().out
+    written = len(list((tmp_path / "s").iterdir()))
+    assert written < 100000 and f"(the test split holds only {written}; --count was 100000)" in out
+
+
+def test_class_names_differing_in_non_ascii_letters_get_distinct_file_names():
+    from keras_siamese.data.samples import class_file_names, safe_name
+
+    assert safe_name("café") != safe_name("cafè")
+    assert safe_name("cafe\u0301") == safe_name("café")  # one spelling, composed or not
+    assert class_file_names(["a/b", "a:b", "x"]) == ["a_b_0", "a_b_1", "x"]
