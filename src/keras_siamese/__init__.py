@@ -26,6 +26,7 @@ _API = {
     "SiameseModel": "keras_siamese.models.siamese",
     "build_tower": "keras_siamese.models.towers",
     "SiameseError": "keras_siamese.errors",
+    "Gallery": "keras_siamese.gallery.gallery",
 }
 
 __all__ = sorted(_API) + ["__version__"]
