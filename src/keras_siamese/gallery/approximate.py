@@ -59,7 +59,9 @@ class ApproximateIndex:
         queries = np.ascontiguousarray(queries, np.float32)
         matches = self.index.search(queries, k, threads=threads)
         keys = np.asarray(matches.keys, np.int64).reshape(len(queries), -1)[:, :k]
-        complete = np.asarray(matches.counts).reshape(-1) >= min(k, len(self.index))
+        counts = getattr(matches, "counts", None)  # one query gives Matches, without counts
+        counts = np.full(1, len(matches.keys)) if counts is None else np.asarray(counts).reshape(-1)
+        complete = counts >= min(k, len(self.index))
         return keys, complete
 
     def to_bytes(self):

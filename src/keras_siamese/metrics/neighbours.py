@@ -2,8 +2,7 @@
 
 import numpy as np
 
-# The model's EuclideanDistance layer clamps squared distances below at this before the square root.
-EPSILON = 1e-7
+from keras_siamese.numeric import EPSILON  # the model's clamp, so host distances equal the model's
 
 QUERY_BLOCK = 256
 BASE_BLOCK = 65536  # QUERY_BLOCK x BASE_BLOCK float32 scores: 64 MiB at a time
@@ -19,6 +18,15 @@ def squared_norms(vectors):
     """`|v|^2` of each row, for `exact_search(..., base_norms=)`."""
     vectors = np.asarray(vectors, np.float32)
     return np.einsum("ij,ij->i", vectors, vectors)
+
+
+def squared_distances(queries, base, base_norms=None):
+    """`|q - b|^2` of every query and base row, `(Q, N)`, as `|q|^2 + |b|^2 - 2 q.b` in the inputs' precision.
+
+    For ranking only: rounding can take it slightly below 0, and it is not clamped.
+    """
+    base_norms = np.einsum("ij,ij->i", base, base) if base_norms is None else base_norms
+    return np.einsum("ij,ij->i", queries, queries)[:, None] + base_norms[None, :] - 2.0 * queries @ base.T
 
 
 def exact_search(base, queries, k, epsilon=EPSILON, base_norms=None):
@@ -49,17 +57,19 @@ def rank_candidates(base, queries, candidates, epsilon=EPSILON):
 
 
 def _nearest_block(base, norms, queries, k):
+    """Rows `(Q, k)` of the k smallest `|b|^2 - 2 q.b` per query (|q|^2 is constant per query)."""
+    queries_t = np.ascontiguousarray(queries.T)
     best = best_scores = None
     for start in range(0, len(base), BASE_BLOCK):
         block = base[start:start + BASE_BLOCK]
-        scores = norms[None, start:start + len(block)] - 2.0 * queries @ block.T  # |q|^2 is constant per row
-        take = min(k, scores.shape[1])
-        local = np.argpartition(scores, take - 1, axis=1)[:, :take]
-        local_scores = np.take_along_axis(scores, local, axis=1)
+        scores = norms[start:start + len(block), None] - 2.0 * (block @ queries_t)  # (B, Q): BLAS-friendly
+        take = min(k, len(block))
+        local = np.argpartition(scores, take - 1, axis=0)[:take]
+        local_scores = np.take_along_axis(scores, local, axis=0)
         if best is None:
             best, best_scores = local + start, local_scores
         else:
-            merged, merged_scores = np.hstack([best, local + start]), np.hstack([best_scores, local_scores])
-            keep = np.argpartition(merged_scores, k - 1, axis=1)[:, :k]
-            best, best_scores = np.take_along_axis(merged, keep, axis=1), np.take_along_axis(merged_scores, keep, 1)
-    return best
+            merged, merged_scores = np.vstack([best, local + start]), np.vstack([best_scores, local_scores])
+            keep = np.argpartition(merged_scores, k - 1, axis=0)[:k]
+            best, best_scores = np.take_along_axis(merged, keep, axis=0), np.take_along_axis(merged_scores, keep, 0)
+    return best.T

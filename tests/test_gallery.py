@@ -1,0 +1,165 @@
+"""The gallery: exact distances (not squared), match/unknown, approximate search, files, fingerprints, streaming."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_siamese import Gallery, SiameseError, SiameseModel, build_tower, embed
+from keras_siamese.data.folder import read_images
+from keras_siamese.data.stream import stream_images
+from keras_siamese.gallery.enrol import embed_files, folder_entries
+from keras_siamese.metrics import neighbours
+from keras_siamese.metrics.neighbours import euclidean, exact_search
+
+
+def tiny_model(threshold=4.5, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return SiameseModel(build_tower("seed", (12, 12, 1), 4), threshold=threshold)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def hand_gallery(model, approximate=None):
+    gallery = Gallery(model, approximate)
+    gallery.add_embeddings([[0, 0, 0, 0], [3, 4, 0, 0], [6, 8, 0, 0]], ["zero", "five", "ten"], ["a", "b", ""],
+                           ["/x/0.png", None, None])
+    return gallery
+
+
+def test_distances_are_the_models_euclidean_not_squared(model):
+    (result,) = hand_gallery(model).search_embeddings([[0, 0, 0, 0]], k=3)
+    assert [n["id"] for n in result["neighbours"]] == ["zero", "five", "ten"]
+    # 0 is clamped as the model's distance layer does: sqrt(1e-7)
+    np.testing.assert_allclose([n["distance"] for n in result["neighbours"]], [1e-7 ** 0.5, 5.0, 10.0])
+    assert result["neighbours"][0]["path"] == "/x/0.png" and result["neighbours"][1]["path"] is None
+
+
+def test_match_below_the_threshold_and_unknown_beyond(model):
+    gallery = hand_gallery(model)  # threshold 4.5
+    near_five, far, near_ten = gallery.search_embeddings([[3, 4, 1, 0], [100, 0, 0, 0], [6, 8, 0, 2]], k=2)
+    assert near_five["decision"] == "match" and near_five["label"] == "b"
+    assert near_five["neighbours"][0]["distance"] == pytest.approx(1.0)
+    assert far["decision"] == "unknown" and far["label"] is None
+    assert near_ten["decision"] == "match" and near_ten["label"] is None  # unlabelled image: a match, no label
+    model.threshold = None
+    try:
+        assert gallery.search_embeddings([[3, 4, 1, 0]], k=1)[0]["decision"] is None
+    finally:
+        model.threshold = 4.5
+
+
+def test_exact_search_matches_brute_force_across_blocks(monkeypatch):
+    rng = np.random.default_rng(0)
+    base, queries = rng.standard_normal((50, 6)), rng.standard_normal((11, 6))
+    monkeypatch.setattr(neighbours, "BASE_BLOCK", 7)
+    monkeypatch.setattr(neighbours, "QUERY_BLOCK", 3)
+    rows, distances = exact_search(base, queries, 5)
+    full = euclidean(base[None], queries[:, None])
+    np.testing.assert_array_equal(rows, np.argsort(full, axis=1)[:, :5])
+    np.testing.assert_allclose(distances, np.sort(full, axis=1)[:, :5], rtol=1e-6)
+    assert exact_search(base[:3], queries, 5)[0].shape == (11, 3)  # k is capped at the gallery size
+
+
+def clustered(n, seed, centres):
+    rng = np.random.default_rng(seed)
+    points = centres[rng.integers(0, len(centres), n)] + 0.1 * rng.standard_normal((n, 4))
+    return points.astype(np.float32)
+
+
+def test_approximate_search_recalls_exact_neighbours_with_exact_distances(model):
+    centres = np.random.default_rng(1).standard_normal((20, 4)) * 3
+    vectors, queries = clustered(3000, 2, centres), clustered(50, 3, centres)
+    exact, approximate = Gallery(model, approximate=False), Gallery(model, approximate=True)
+    for gallery in (exact, approximate):
+        gallery.add_embeddings(vectors, [str(i) for i in range(len(vectors))])
+    truth_rows, _ = exact.nearest(queries, 10)
+    rows, distances = approximate.nearest(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, truth_rows)])
+    assert recall >= 0.9
+    np.testing.assert_allclose(distances, euclidean(vectors[rows], queries[:, None]))  # recomputed, not HNSW's
+    assert approximate.uses_approximate and not exact.uses_approximate
+
+
+def test_save_and_load_round_trip(model, tmp_path):
+    for approximate in (None, True):
+        gallery = hand_gallery(model, approximate)
+        gallery.save(tmp_path / "g.npz")
+        loaded = Gallery.load(tmp_path / "g.npz", model)
+        assert (loaded.ids, loaded.labels, loaded.paths) == (gallery.ids, gallery.labels, gallery.paths)
+        np.testing.assert_array_equal(loaded.embeddings, gallery.embeddings)
+        assert loaded.uses_approximate == bool(approximate)
+        assert (loaded._index is not None) == bool(approximate)  # the HNSW graph travels in the file
+        query = [[3, 4, 1, 0]]
+        assert loaded.search_embeddings(query, 3) == gallery.search_embeddings(query, 3)
+
+
+def test_another_model_is_refused_and_recalibrating_is_not(model, tmp_path):
+    hand_gallery(model).save(tmp_path / "g.npz")
+    with pytest.raises(SiameseError, match="built with another model"):
+        Gallery.load(tmp_path / "g.npz", tiny_model(seed=1))
+    recalibrated = SiameseModel(model.tower, threshold=1.0)
+    assert Gallery.load(tmp_path / "g.npz", recalibrated).threshold == 1.0
+
+
+def test_bad_input_is_a_clear_error(model, tmp_path):
+    gallery = hand_gallery(model)
+    with pytest.raises(SiameseError, match="five: already in the gallery"):
+        gallery.add_embeddings([[1, 1, 1, 1]], ["five"])
+    with pytest.raises(SiameseError, match=r"shape \(N, 4\)"):
+        gallery.add_embeddings([[1, 1, 1]], ["new"])
+    with pytest.raises(SiameseError, match="k must be a positive integer"):
+        gallery.search_embeddings([[0, 0, 0, 0]], k=0)
+    (tmp_path / "not.npz").write_text("hello")
+    with pytest.raises(SiameseError, match="not a gallery file"):
+        Gallery.load(tmp_path / "not.npz", model)
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(SiameseError, match="not a readable gallery file"):
+        Gallery.load(tmp_path / "other.npz", model)
+    with pytest.raises(SiameseError, match="gallery file not found"):
+        Gallery.load(tmp_path / "missing.npz", model)
+
+
+def write_pngs(root, count=7, size=12):
+    """Images in class folders `a/`, `b/` and two unlabelled ones directly in `root`."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        folder = root / ("a" if i % 2 else "b") if i < count - 2 else root
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append(folder / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (size + i, size), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def test_folder_entries_label_by_class_folder(tmp_path):
+    write_pngs(tmp_path / "photos")
+    paths, ids, labels = folder_entries(tmp_path / "photos")
+    assert ids == ["photos/5.png", "photos/6.png", "photos/a/1.png", "photos/a/3.png", "photos/b/0.png",
+                   "photos/b/2.png", "photos/b/4.png"]
+    assert labels == ["", "", "a", "a", "b", "b", "b"]
+
+
+def test_streamed_embeddings_equal_in_memory_ones(model, tmp_path):
+    paths = sorted(write_pngs(tmp_path / "photos"))
+    batches = list(stream_images(paths, (12, 12), 1, batch_size=3, prefetch=1))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), read_images(paths, (12, 12), 1))
+    np.testing.assert_allclose(embed_files(model, paths, batch_size=3), embed(model, paths), rtol=1e-5, atol=1e-6)
+
+
+def test_add_a_folder_then_search_an_enrolled_image(model, tmp_path):
+    paths = write_pngs(tmp_path / "photos")
+    gallery = Gallery(model)
+    assert gallery.add(tmp_path / "photos") == 7
+    assert gallery.labelled and sorted(set(gallery.labels)) == ["", "a", "b"]
+    (result,) = gallery.search([paths[1]], k=2)
+    assert result["neighbours"][0]["id"] == "photos/a/1.png"
+    assert result["neighbours"][0]["distance"] == pytest.approx(1e-7 ** 0.5, rel=1e-3)
+    assert result["decision"] == "match" and result["label"] == "a"
+    assert gallery.add(np.zeros((2, 12, 12, 1), np.uint8), labels=["c", "c"]) == 2
+    assert gallery.ids[-2:] == ["image:7", "image:8"]
