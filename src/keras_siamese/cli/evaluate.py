@@ -29,6 +29,12 @@ def format_table(metrics):
     v, r, o = metrics["verification"], metrics["retrieval"], metrics["one_shot"]
     rows = [
         ("images / classes / pairs", f"{metrics['images']} / {metrics['classes']} / {metrics['pairs']['count']}"),
+    ]
+    if "seen_classes" in metrics:
+        seen, total = metrics["seen_classes"], metrics["classes"]
+        kind = "open set" if metrics["open_set"] else "closed set" if seen == total else "partly seen"
+        rows.append(("classes seen in training", f"{seen} of {total} ({kind})"))
+    rows += [
         ("ROC AUC", f"{v['roc_auc']:.4f}"),
         ("equal error rate", f"{v['eer']:.4f} at distance {v['eer_threshold']:.4f}"),
     ]
@@ -39,6 +45,10 @@ def format_table(metrics):
              f"accuracy {at['accuracy']:.4f}  precision {at['precision']:.4f}  recall {at['recall']:.4f}  "
              f"F1 {at['f1']:.4f}"),
         ]
+    if "threshold_gap" in metrics:
+        gap = metrics["threshold_gap"]
+        rows.append(("threshold from other classes", f"accuracy {gap['accuracy_at_threshold']:.4f} at it, "
+                     f"{gap['accuracy_at_eer_threshold']:.4f} at the equal-error distance"))
     rows += [
         ("best accuracy (optimistic)",
          f"{v['best_accuracy_optimistic']:.4f} at distance {v['best_accuracy_threshold']:.4f}"),
@@ -60,4 +70,7 @@ def run(args):
     metrics = evaluate(model, args.data, args.split, args.output, args.all_pairs, args.data_dir, args.seed,
                        args.episodes, args.map_method, progress=not args.quiet)
     print(format_table(metrics))
+    if "threshold_gap" in metrics:
+        print(f"the threshold was chosen on other classes; to set it for these, on a few labelled images of them: "
+              f"siamese calibrate --model {args.model} --data FOLDER_OF_NEW_CLASSES")
     print(f"wrote {', '.join(metrics['files'])} to {args.output}")

@@ -70,6 +70,10 @@ class ImageSet:
     def class_counts(self):
         return np.bincount(self.labels, minlength=self.num_classes)
 
+    def classes_present(self):
+        """Names of the classes that have images here (`class_names` may name more)."""
+        return [self.class_names[c] for c in np.unique(self.labels)]
+
 
 SPLIT_NAMES = ("test", "val", "train", "all")  # "all": every image of a source
 

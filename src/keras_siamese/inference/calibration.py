@@ -26,5 +26,6 @@ def calibrate_model(model, images, rule="accuracy", split="val", source=None, ba
     distances = pair_distances(embed_images(model, images.images, batch_size), pairs)
     threshold, figures = calibrate_threshold(distances, same, rule)
     model.threshold = float(threshold)
-    model.calibration = {"split": split, "images": len(images), **({"data": source} if source else {}), **figures}
+    model.calibration = {"split": split, "images": len(images), **({"data": source} if source else {}),
+                         "classes": images.classes_present(), **figures}
     return figures
