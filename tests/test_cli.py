@@ -129,6 +129,9 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
         (["compare", "--model", str(model), str(truncated), str(truncated)], "truncated.png"),
         (["pairs", "--model", str(model), "--input", str(tmp_path / "empty")], "empty"),
         (["calibrate", "--model", str(model), "--rule", "recall"], "recall"),
+        (["train", "--epochs", "-1", *QUICK[2:]], "--epochs must be at least 1; received -1"),
+        (["train", "--temperature", "0", *QUICK], "--temperature must be positive; received 0.0"),
+        (["train", "--val-split", "classes", "--val-fraction", "1.5", *QUICK], "--val-fraction must be in"),
     ]
     for argv, fragment in cases:
         assert main(argv) == 2, argv
@@ -137,7 +140,6 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["train", "--epochs", "-1"], "--epochs"),
     (["train", "--epochs", "ten"], "--epochs"),
     (["samples", "--output", "x", "--count", "0"], "--count"),
     (["pairs", "--model", "m.keras", "--input", "x", "--count", "0"], "--count"),
@@ -154,8 +156,8 @@ def test_bad_numbers_are_refused_by_the_parser(argv, fragment, capsys):
 def test_tower_and_size_mismatches_are_one_line_errors(trained, tmp_path, capsys):
     folder, _ = trained
     cases = [
-        (["train", "--data", str(folder), "--tower", "mobilenet_v3_small", *QUICK], "at least 32x32"),
-        (["train", "--data", str(folder), "--weights", "imagenet", *QUICK], "--weights applies"),
+        (["train", "--data", str(folder), "--tower", "mobilenet-v3-small", *QUICK], "at least 32x32"),
+        (["train", "--data", str(folder), "--weights", "imagenet", *QUICK], "--weights apply to the application"),
         (["train", "--data", str(folder), "--image-size", "2", *QUICK], "at least 4x4"),
         (["train", "--data", str(folder), "--calibrate", "recall", *QUICK], "recall"),
     ]
@@ -194,13 +196,18 @@ def test_colour_folder_keeps_colour_when_only_the_size_is_given(tmp_path):
     assert config["data"]["image_shape"] == [20, 20, 3]
 
 
-def test_train_settings_cover_every_config_field():
+def test_train_flags_cover_every_config_field_and_take_choices_from_the_registries():
     import dataclasses
 
-    from keras_siamese.cli.train import SETTINGS
+    from keras_siamese.cli import build_parser
+    from keras_siamese.models.towers import TOWERS
     from keras_siamese.training.config import TrainConfig
+    from keras_siamese.training.objectives import LOSSES
 
-    assert set(SETTINGS) == {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe", "data"}
+    train_parser = build_parser("train")._subparsers._group_actions[0].choices["train"]
+    actions = {action.dest: action for action in train_parser._actions}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe", "data"} <= set(actions)
+    assert actions["loss"].choices == list(LOSSES) and actions["tower"].choices == list(TOWERS)
 
 
 @pytest.mark.slow

@@ -56,19 +56,21 @@ def test_towers_embed_to_the_requested_size(preset):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(preset="vgg"), "preset='vgg'"),
+    (dict(tower="vgg"), "tower='vgg'"),
     (dict(embedding_dim=0), "embedding_dim=0"),
     (dict(input_shape=(28, 28, 2)), "1 or 3 channels"),
-    (dict(preset="mobilenet_v3_small", input_shape=(28, 28, 1)), "at least 32x32"),
+    (dict(tower="mobilenet-v3-small", input_shape=(28, 28, 1)), "at least 32x32"),
+    (dict(weights="imagenet"), "application towers"),
 ])
 def test_bad_tower_arguments_name_the_value(kwargs, message):
-    settings = dict(preset="small", input_shape=(28, 28, 1), embedding_dim=8) | kwargs
+    settings = dict(tower="small", input_shape=(28, 28, 1), embedding_dim=8) | kwargs
     with pytest.raises(ValueError, match=message):
         build_tower(**settings)
 
 
-def test_application_tower_builds_with_random_weights():
-    tower = build_tower("mobilenet_v3_small", (32, 32, 1), 8)
+@pytest.mark.parametrize("spelling", ["mobilenet-v3-small", "mobilenet_v3_small"])
+def test_application_tower_builds_with_random_weights(spelling):
+    tower = build_tower(spelling, (32, 32, 1), 8)
     assert ops.convert_to_numpy(tower(np.zeros((1, 32, 32, 1), "float32"))).shape == (1, 8)
 
 

@@ -73,10 +73,13 @@ def test_batch_norm_statistics_are_refreshed_after_training(tiny_arrays):
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(epochs=0), "--epochs"),
-    (dict(loss="hinge"), "--loss 'hinge'"),
+    (dict(epochs=0), "epochs must be at least 1. Received: epochs=0"),
+    (dict(loss="hinge"), "loss must be one of supcon, .*Received: loss='hinge'"),
     (dict(calibrate="recall"), "recall"),
-    (dict(batch_size=4, images_per_class=4), "--batch-size 4"),
+    (dict(batch_size=4, images_per_class=4), "Received: batch_size=4"),
+    (dict(temperature=-1.0), "Received: temperature=-1.0"),
+    (dict(val_split="tiles"), "Received: val_split='tiles'"),
+    (dict(no_such_setting=1), "Received: settings='no_such_setting'"),
 ])
 def test_bad_settings_name_the_value_and_write_nothing(tmp_path, tiny_arrays, settings, message):
     with pytest.raises(SiameseError, match=message):
@@ -153,3 +156,36 @@ def test_bce_head_starts_with_closer_pairs_more_likely_the_same():
     objective = build_objective(SiameseModel(build_tower("seed", (12, 12, 1), 4)), make_config(loss="bce"))
     p = keras.ops.convert_to_numpy(objective.head(np.array([[0.0], [1.0], [2.0]], "float32")))[:, 0]
     assert p[0] > 0.5 > p[2] and p[1] == pytest.approx(0.5)
+
+
+def test_class_level_validation_holds_out_whole_classes_training_never_sees():
+    from keras_siamese.training.trainer import Trainer
+
+    images, labels = synthetic_images(classes=6, per_class=6)
+    trainer = Trainer((images, labels), **{**TINY, "val_split": "classes", "val_fraction": 0.3})
+    trainer.prepare()
+    train_classes = set(trainer.splits.train.labels)
+    val_classes = set(trainer.splits.val.labels)
+    assert len(val_classes) == 2 and not train_classes & val_classes
+    assert len(trainer.splits.train) + len(trainer.splits.val) == len(labels)
+    assert trainer.config.val_split == "classes"
+
+
+def test_auto_validation_split_is_by_image_below_the_class_count():
+    from keras_siamese.training.config import CLASS_SPLIT_FROM, make_config
+
+    config = make_config()
+    assert config.val_split == "auto"
+    assert config.val_split_for(CLASS_SPLIT_FROM - 1) == "images"
+    assert config.val_split_for(CLASS_SPLIT_FROM) == "classes"
+
+
+def test_config_round_trips_through_its_record():
+    from keras_siamese.training.config import TrainConfig, make_config
+
+    config = make_config("seed", image_size=(20, 24), mining="batch_hard")
+    assert config.mining == "batch-hard"  # one spelling
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(SiameseError, match="Received: settings='colour'"):
+        TrainConfig.from_dict({**config.to_dict(), "colour": "red"})
+

@@ -8,14 +8,20 @@ import signal
 import sys
 import threading
 
-from keras_siamese.cli import calibrate, compare, evaluate, pairs, samples, train
+from keras_siamese.cli import calibrate, compare, evaluate, index, pairs, samples, search, serve, train
 from keras_siamese.cli._options import positive_int
-from keras_siamese.errors import SiameseError
+from keras_siamese.errors import InvalidValue, SiameseError
 
-COMMANDS = (train, evaluate, calibrate, compare, pairs, samples)
+COMMANDS = (train, evaluate, calibrate, compare, pairs, samples, index, search, serve)
 
 
-def build_parser():
+def command_name(module):
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def build_parser(selected=None):
+    """The `siamese` parser. Only the `selected` command's own parser is built in full (its choices and
+    defaults come from the library's registries, which import Keras); the others are listed by name."""
     from keras_siamese import __version__
 
     parser = argparse.ArgumentParser(
@@ -24,7 +30,10 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"keras-siamese {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        add_max_pixels_option(command.add_parser(commands))
+        if selected in (True, command_name(command)):
+            add_max_pixels_option(command.add_parser(commands))
+        else:
+            commands.add_parser(command_name(command), help=command.DESCRIPTION, add_help=False)
     return parser
 
 
@@ -56,6 +65,16 @@ def pixel_limit(value):
             del os.environ[MAX_PIXELS_ENV]
         else:
             os.environ[MAX_PIXELS_ENV] = previous
+
+
+def flag_message(parser, command, error):
+    """An InvalidValue's message in the command line's words: the flag for the library argument."""
+    if not isinstance(error, InvalidValue):
+        return str(error)
+    subparser = parser._subparsers._group_actions[0].choices[command]
+    flags = {action.dest: action.option_strings[-1] for action in subparser._actions if action.option_strings}
+    flag = flags.get(error.argument)
+    return f"{flag} {error.requirement}; received {error.value}" if flag else str(error)
 
 
 def import_backend_quietly():
@@ -101,14 +120,18 @@ def terminate_as_interrupt():
 
 def main(argv=None):
     """Entry point: parse, run one command, and turn input errors into one line and exit status 2."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    if selected in {command_name(c) for c in COMMANDS}:
+        import_backend_quietly()  # the full parser reads the registries, which import Keras
+    parser = build_parser(selected)
     args = parser.parse_args(argv)
     try:
         with terminate_as_interrupt(), pixel_limit(getattr(args, "max_pixels", None)):
             import_backend_quietly()
             args.run(args)
     except SiameseError as error:
-        print(f"siamese {args.command}: error: {error}", file=sys.stderr)
+        print(f"siamese {args.command}: error: {flag_message(parser, args.command, error)}", file=sys.stderr)
         return 2
     except Terminated:
         print(f"siamese {args.command}: terminated (SIGTERM)", file=sys.stderr)

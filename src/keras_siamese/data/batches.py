@@ -5,26 +5,41 @@ import numpy as np
 
 from keras_siamese.data.pairs import one_positive_one_negative
 from keras_siamese.data.sampler import ClassBalancedSampler
+from keras_siamese.seeds import epoch_rng
 
 
-class PairBatches(keras.utils.PyDataset):
+class EpochBatches(keras.utils.PyDataset):
+    """A PyDataset whose draws for epoch `e` are a function of (seed, e): `set_epoch` replays any epoch."""
+
+    def __init__(self, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.draw(epoch_rng(self.seed, epoch))
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
+
+
+class PairBatches(EpochBatches):
     """Batches of image pairs `((a, b), same)`, drawn afresh each epoch with the seed's scheme.
 
     Pairs are kept as indices; only one batch of pair images exists at a time.
     """
 
     def __init__(self, images, labels, batch_size, seed=0, shuffle=True, **kwargs):
-        super().__init__(**kwargs)
         self.images, self.labels = images, np.asarray(labels)
         self.batch_size, self.shuffle = batch_size, shuffle
-        self.rng = np.random.default_rng(seed)
-        self.on_epoch_end()
+        super().__init__(seed, **kwargs)
 
-    def on_epoch_end(self):
-        self.pairs, same = one_positive_one_negative(self.labels, self.rng)
+    def draw(self, rng):
+        self.pairs, same = one_positive_one_negative(self.labels, rng)
         self.same = same.astype("float32")
         if self.shuffle:
-            order = self.rng.permutation(len(self.pairs))
+            order = rng.permutation(len(self.pairs))
             self.pairs, self.same = self.pairs[order], self.same[order]
 
     def __len__(self):
@@ -36,17 +51,16 @@ class PairBatches(keras.utils.PyDataset):
         return (self.images[a], self.images[b]), self.same[rows]
 
 
-class ClassBalancedBatches(keras.utils.PyDataset):
+class ClassBalancedBatches(EpochBatches):
     """Batches `(images, labels)` of P classes x K images, for in-batch losses."""
 
     def __init__(self, images, labels, classes_per_batch, images_per_class, seed=0, **kwargs):
-        super().__init__(**kwargs)
         self.images, self.labels = images, np.asarray(labels)
         self.sampler = ClassBalancedSampler(self.labels, classes_per_batch, images_per_class, seed)
-        self.on_epoch_end()
+        super().__init__(seed, **kwargs)
 
-    def on_epoch_end(self):
-        self.index = self.sampler.epoch()
+    def draw(self, rng):
+        self.index = self.sampler.epoch(self.epoch)
 
     def __len__(self):
         return len(self.index)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_siamese.errors import SiameseError
+from keras_siamese.numeric import group_by_class
 
 
 @dataclass
@@ -117,16 +118,25 @@ def stratified_split(labels, fraction, seed, keep=0):
     so many that fewer than `keep` remain. Deterministic for a given seed.
     """
     labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    order = order[np.argsort(labels[order], kind="stable")]
-    sorted_labels = labels[order]
-    counts = np.bincount(sorted_labels) if len(labels) else np.zeros(0, int)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
-    rank = np.arange(len(labels)) - starts[sorted_labels]
-    take = np.minimum(np.rint(fraction * counts).astype(int), np.maximum(counts - keep, 0))
-    held = rank < take[sorted_labels]
-    return np.sort(order[~held]), np.sort(order[held])
+    shuffled = np.random.default_rng(seed).permutation(len(labels))
+    groups = group_by_class(labels[shuffled])  # ranks within a class follow the shuffled order
+    take = np.minimum(np.rint(fraction * groups.counts).astype(int), np.maximum(groups.counts - keep, 0))
+    held = groups.rank < take[labels[shuffled]]
+    return np.sort(shuffled[~held]), np.sort(shuffled[held])
+
+
+def class_split(labels, fraction, seed, keep=2):
+    """Split indices into (kept, held_out) by whole classes: `round(fraction * classes)` classes, at
+    least 2 (a held-out split needs other-class pairs), are held out, and never so many that fewer than
+    `keep` classes remain. Returns all indices kept when the classes are too few. Deterministic for a seed."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    held = max(2, int(round(fraction * len(classes)))) if fraction > 0 else 0
+    if held > len(classes) - keep:
+        return np.arange(len(labels)), np.zeros(0, np.int64)
+    chosen = np.random.default_rng(seed).choice(classes, held, replace=False)
+    out = np.isin(labels, chosen)
+    return np.flatnonzero(~out), np.flatnonzero(out)
 
 
 def check_trainable(images, where):

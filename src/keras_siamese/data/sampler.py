@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_siamese.errors import SiameseError
+from keras_siamese.seeds import epoch_rng
 
 
 class ClassBalancedSampler:
@@ -13,7 +14,8 @@ class ClassBalancedSampler:
     replacement within a batch, with probability proportional to their size, and
     each class deals its images from a shuffled queue, so an epoch of
     `len(labels) // (P*K)` batches sees nearly every image once. A class with
-    fewer than K images repeats some of them.
+    fewer than K images repeats some of them. Epoch `e`'s batches depend on
+    (seed, e) alone.
     """
 
     def __init__(self, labels, classes_per_batch, images_per_class, seed=0, batches_per_epoch=None):
@@ -33,21 +35,19 @@ class ClassBalancedSampler:
         self.weights = sizes / sizes.sum()
         self.batch_size = self.classes_per_batch * images_per_class
         self.batches_per_epoch = batches_per_epoch or max(1, len(labels) // self.batch_size)
-        self.rng = np.random.default_rng(seed)
-        self._queues = [self.rng.permutation(m) for m in self.members]
-        self._heads = np.zeros(len(self.members), np.int64)
+        self.seed = seed
 
     def __len__(self):
         return self.batches_per_epoch
 
-    def _deal(self, c):
+    def _deal(self, c, rng):
         """The next K images of class c from its shuffled queue, reshuffling when it runs out."""
         out = []
         need = self.images_per_class
         while need:
             queue, head = self._queues[c], self._heads[c]
             if head >= len(queue):
-                fresh = self.rng.permutation(self.members[c])
+                fresh = rng.permutation(self.members[c])
                 if out:  # images already in this batch go last, so a class of >= K images never repeats one
                     taken = np.isin(fresh, np.concatenate(out))
                     fresh = np.concatenate([fresh[~taken], fresh[taken]])
@@ -59,10 +59,13 @@ class ClassBalancedSampler:
             need -= len(take)
         return np.concatenate(out)
 
-    def epoch(self):
-        """An `(batches_per_epoch, batch_size)` array of indices for one epoch."""
+    def epoch(self, number=0):
+        """An `(batches_per_epoch, batch_size)` array of indices for epoch `number`."""
+        rng = epoch_rng(self.seed, number)
+        self._queues = [rng.permutation(m) for m in self.members]
+        self._heads = np.zeros(len(self.members), np.int64)
         batches = np.empty((self.batches_per_epoch, self.batch_size), np.int64)
         for b in range(self.batches_per_epoch):
-            chosen = self.rng.choice(len(self.members), self.classes_per_batch, replace=False, p=self.weights)
-            batches[b] = np.concatenate([self._deal(c) for c in chosen])
+            chosen = rng.choice(len(self.members), self.classes_per_batch, replace=False, p=self.weights)
+            batches[b] = np.concatenate([self._deal(c, rng) for c in chosen])
         return batches

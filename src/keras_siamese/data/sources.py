@@ -9,10 +9,10 @@ from keras_siamese.data import folder as image_folder
 from keras_siamese.data import idx
 from keras_siamese.data.dataset import ImageSet, Splits, stratified_split
 from keras_siamese.errors import SiameseError
+from keras_siamese.seeds import TEST_SPLIT_SEED
 
 NAMED_SOURCES = ("mnist-sample", "mnist", "fashion-mnist")
 TEST_FRACTION = 0.2  # of a source with no test split of its own
-TEST_SEED = 0  # the test split never depends on --seed, so train and evaluate agree
 
 
 def load_mnist_sample():
@@ -68,7 +68,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     info = {"name": source}
     if source == "mnist-sample":
         everything = load_mnist_sample()
-        train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SEED, keep=2)
+        train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
         train, test = everything.subset(train_index), everything.subset(test_index)
     elif source in ("mnist", "fashion-mnist"):
         train, test, info["path"] = load_idx_source(source, data_dir)
@@ -81,7 +81,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
             train.class_names = test.class_names
         else:
             everything, shape = image_folder.load_image_folder(root, shape, progress)
-            train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SEED, keep=2)
+            train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
             train, test = everything.subset(train_index), everything.subset(test_index)
     elif data_dir is None and ("/" in source or Path(source).suffix or Path(source).exists()):
         raise SiameseError(f"--data {source}: folder not found")

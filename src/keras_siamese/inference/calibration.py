@@ -5,8 +5,8 @@ import numpy as np
 from keras_siamese.data.pairs import one_positive_one_negative
 from keras_siamese.inference.embedding import embed_images, pair_distances
 from keras_siamese.metrics.verification import calibrate_threshold
+from keras_siamese.seeds import CALIBRATION_SEED
 
-CALIBRATION_SEED = 4321
 CALIBRATION_DRAWS = 5  # rounds of one positive + one negative partner per image
 
 

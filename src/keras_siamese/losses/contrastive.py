@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_siamese.errors import check
+
 
 def contrastive(y_true, y_pred, margin=1.0):
     """Per-pair contrastive loss `y * d^2 + (1 - y) * max(margin - d, 0)^2`.
@@ -21,8 +23,7 @@ class ContrastiveLoss(keras.losses.Loss):
 
     def __init__(self, margin=1.0, name="contrastive", reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not margin > 0:
-            raise ValueError(f"margin must be positive. Received: margin={margin}")
+        check(margin > 0, "margin", margin, "must be positive")
         self.margin = margin
 
     def call(self, y_true, y_pred):

@@ -3,19 +3,22 @@
 import keras
 from keras import ops
 
-from keras_siamese.losses.pairwise import masked_mean, pair_masks, pairwise_distances
+from keras_siamese.errors import check
+from keras_siamese.losses.pairwise import anchor_shares, pair_masks
+from keras_siamese.models.distance import pairwise_euclidean
 
 
 def in_batch_contrastive(labels, embeddings, margin=1.0, pos_margin=0.0, pos_bound=None, neg_bound=None):
     """Contrastive loss over all pairs of a batch, positives and negatives averaged separately.
 
     A positive pair costs `max(d - pos_margin, 0)^2`, a negative `max(margin - d, 0)^2`.
-    The loss is mean(positive costs) + mean(negative costs), so the O(B^2)
+    The batch loss is mean(positive costs) + mean(negative costs), so the O(B^2)
     negatives do not swamp the O(B*K) positives. Hard-pair mining: with
     `pos_bound`, only positives farther than it count; with `neg_bound`, only
-    negatives closer than it. An empty set of pairs contributes 0.
+    negatives closer than it. An empty set of pairs contributes 0. Returns each
+    anchor's share (see `anchor_shares`), shape `(batch,)`: their mean is the batch loss.
     """
-    d = pairwise_distances(embeddings)
+    d = pairwise_euclidean(embeddings)
     positive, negative = pair_masks(labels)
     if pos_bound is not None:
         positive = positive * ops.cast(d > pos_bound, "float32")
@@ -23,7 +26,7 @@ def in_batch_contrastive(labels, embeddings, margin=1.0, pos_margin=0.0, pos_bou
         negative = negative * ops.cast(d < neg_bound, "float32")
     positive_cost = ops.square(ops.maximum(d - pos_margin, 0.0))
     negative_cost = ops.square(ops.maximum(margin - d, 0.0))
-    return masked_mean(positive_cost, positive) + masked_mean(negative_cost, negative)
+    return anchor_shares(positive_cost, positive) + anchor_shares(negative_cost, negative)
 
 
 @keras.saving.register_keras_serializable(package="keras_siamese")
@@ -33,8 +36,8 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     def __init__(self, margin=1.0, pos_margin=0.0, pos_bound=None, neg_bound=None, name="in_batch_contrastive",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not margin > pos_margin >= 0:
-            raise ValueError(f"need margin > pos_margin >= 0. Received: margin={margin}, pos_margin={pos_margin}")
+        check(margin > 0, "margin", margin, "must be positive")
+        check(0 <= pos_margin < margin, "pos_margin", pos_margin, f"must be in [0, margin={margin})")
         self.margin, self.pos_margin = margin, pos_margin
         self.pos_bound, self.neg_bound = pos_bound, neg_bound
 

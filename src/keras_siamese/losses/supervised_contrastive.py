@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_siamese.errors import check
 from keras_siamese.losses.pairwise import pair_masks
 
 
@@ -10,8 +11,8 @@ def supervised_contrastive(labels, embeddings, temperature=0.1):
     """For each anchor, the mean over its positives of -log softmax(similarity / temperature).
 
     Similarities are dot products of the (unit-length) embeddings; the softmax
-    runs over every other image of the batch. Anchors without a positive are
-    left out; a batch with no positive pair gives 0.
+    runs over every other image of the batch. Returns one value per anchor,
+    shape `(batch,)`; an anchor without a positive gets 0.
     """
     e = ops.cast(embeddings, "float32")
     positive, _ = pair_masks(labels)
@@ -20,9 +21,7 @@ def supervised_contrastive(labels, embeddings, temperature=0.1):
     logits = logits - 1e9 * ops.eye(n)  # an image is not its own candidate
     log_probability = logits - ops.logsumexp(logits, axis=1, keepdims=True)
     per_anchor_positives = ops.sum(positive, axis=1)
-    per_anchor = -ops.sum(log_probability * positive, axis=1) / ops.maximum(per_anchor_positives, 1.0)
-    has_positive = ops.cast(per_anchor_positives > 0, "float32")
-    return ops.sum(per_anchor * has_positive) / ops.maximum(ops.sum(has_positive), 1.0)
+    return -ops.sum(log_probability * positive, axis=1) / ops.maximum(per_anchor_positives, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_siamese")
@@ -31,8 +30,7 @@ class SupervisedContrastiveLoss(keras.losses.Loss):
 
     def __init__(self, temperature=0.1, name="supervised_contrastive", reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive. Received: temperature={temperature}")
+        check(temperature > 0, "temperature", temperature, "must be positive")
         self.temperature = temperature
 
     def call(self, y_true, y_pred):

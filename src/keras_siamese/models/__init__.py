@@ -2,6 +2,6 @@
 
 from keras_siamese.models.layers import EuclideanDistance, L2Normalize
 from keras_siamese.models.siamese import SiameseModel
-from keras_siamese.models.towers import PRESETS, build_tower
+from keras_siamese.models.towers import TOWERS, build_tower
 
-__all__ = ["EuclideanDistance", "L2Normalize", "SiameseModel", "PRESETS", "build_tower"]
+__all__ = ["EuclideanDistance", "L2Normalize", "SiameseModel", "TOWERS", "build_tower"]

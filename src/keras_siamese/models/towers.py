@@ -4,10 +4,15 @@ Every tower takes raw pixels (0..255, shape `(height, width, channels)`) and
 rescales them itself, so a saved model needs no outside preprocessing.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import keras
 from keras import layers
 
+from keras_siamese.errors import check
 from keras_siamese.models.layers import L2Normalize
+from keras_siamese.registry import Registry
 
 
 def _seed_body(x):
@@ -65,47 +70,44 @@ def _resnet50_v2(input_shape, weights):
     return keras.applications.ResNet50V2(input_shape=input_shape, include_top=False, weights=weights, pooling="avg")
 
 
-SMALL_PRESETS = {"seed": _seed_body, "small": _small_body}
-APPLICATION_PRESETS = {
-    "mobilenet_v3_small": _application(_mobilenet_v3_small, rescale=False),
-    "efficientnet_b0": _application(_efficientnet_b0, rescale=False),
-    "resnet50_v2": _application(_resnet50_v2, rescale=True),
-}
-PRESETS = tuple(SMALL_PRESETS) + tuple(APPLICATION_PRESETS)
+@dataclass(frozen=True)
+class TowerBody:
+    """How a tower turns pixels into features; `application` bodies are `keras.applications` backbones."""
+
+    build: Callable
+    application: bool = False
+
+
+TOWERS = Registry("tower")
+TOWERS.add("small", TowerBody(_small_body), "3x3 conv + batch norm, 16 > 64 > 128, GAP (default)")
+TOWERS.add("seed", TowerBody(_seed_body), "the tutorial's 2 x [Conv64 2x2, MaxPool, Dropout 0.3], GAP")
+TOWERS.add("mobilenet-v3-small", TowerBody(_application(_mobilenet_v3_small, rescale=False), True))
+TOWERS.add("efficientnet-b0", TowerBody(_application(_efficientnet_b0, rescale=False), True))
+TOWERS.add("resnet50-v2", TowerBody(_application(_resnet50_v2, rescale=True), True))
 MIN_APPLICATION_SIZE = 32
 
 
-def build_tower(preset="small", input_shape=(28, 28, 1), embedding_dim=48, normalize=False, weights=None):
+def build_tower(tower="small", input_shape=(28, 28, 1), embedding_dim=48, normalize=False, weights=None):
     """An embedding tower: images `input_shape` (pixels 0..255) to `embedding_dim` floats.
 
-    `preset` is one of PRESETS; `normalize` adds unit-length scaling; `weights`
+    `tower` is a name in TOWERS; `normalize` adds unit-length scaling; `weights`
     ("imagenet" or None) initialises an application backbone (downloaded by
     Keras on first use, so it needs internet).
     """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown tower preset. Received: preset={preset!r}; choose one of {', '.join(PRESETS)}")
-    if int(embedding_dim) < 1:
-        raise ValueError(f"embedding_dim must be at least 1. Received: embedding_dim={embedding_dim}")
+    name = TOWERS.name(tower)
+    body = TOWERS[name]
+    check(int(embedding_dim) >= 1, "embedding_dim", embedding_dim, "must be at least 1")
     height, width, channels = input_shape
-    if channels not in (1, 3):
-        raise ValueError(f"images need 1 or 3 channels. Received: input_shape={tuple(input_shape)}")
+    check(channels in (1, 3), "input_shape", tuple(input_shape), "must have 1 or 3 channels")
+    check(weights in (None, "imagenet"), "weights", weights, "must be 'imagenet' or None")
+    check(not weights or body.application, "weights", weights,
+          f"apply to the application towers ({', '.join(n for n in TOWERS if TOWERS[n].application)}) only")
+    smallest = MIN_APPLICATION_SIZE if body.application else 4
+    check(min(height, width) >= smallest, "input_shape", tuple(input_shape),
+          f"must be at least {smallest}x{smallest} for tower {name!r}")
     inputs = keras.Input(tuple(input_shape), name="image")
-    if preset in SMALL_PRESETS:
-        if weights:
-            raise ValueError(
-                f"weights apply to application presets only. Received: preset={preset!r}, weights={weights!r}")
-        if min(height, width) < 4:
-            raise ValueError(
-                f"preset {preset!r} needs images of at least 4x4. Received: input_shape={tuple(input_shape)}")
-        x = SMALL_PRESETS[preset](inputs)
-    else:
-        if min(height, width) < MIN_APPLICATION_SIZE:
-            raise ValueError(
-                f"preset {preset!r} needs images of at least {MIN_APPLICATION_SIZE}x{MIN_APPLICATION_SIZE}. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        x = APPLICATION_PRESETS[preset](inputs, weights=weights)
+    x = body.build(inputs, weights=weights) if body.application else body.build(inputs)
     x = layers.Dense(int(embedding_dim), dtype="float32", name="embedding")(x)
     if normalize:
         x = L2Normalize(dtype="float32", name="l2_normalize")(x)
-    return keras.Model(inputs, x, name=f"tower_{preset}")
+    return keras.Model(inputs, x, name=f"tower_{name.replace('-', '_')}")

@@ -1,19 +1,34 @@
-"""Training settings, and the named recipes that fill them in."""
+"""Training settings, and the named recipes and schedules that fill them in."""
 
 import dataclasses
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 
-from keras_siamese.errors import SiameseError
+from keras_siamese.errors import InvalidValue, check
 from keras_siamese.losses.triplet import MINING
 from keras_siamese.metrics.verification import parse_rule
-from keras_siamese.models.towers import APPLICATION_PRESETS, PRESETS
+from keras_siamese.models.towers import TOWERS
+from keras_siamese.registry import Registry
+from keras_siamese.seeds import DEFAULT_SEED
+from keras_siamese.training.objectives import LOSSES
 
-PAIR_LOSSES = ("contrastive", "bce")
-IN_BATCH_LOSSES = ("in-batch", "triplet", "supcon")
-LOSSES = PAIR_LOSSES + IN_BATCH_LOSSES
-SCHEDULES = ("cosine", "constant")
+AUTO_EPOCH_SCALE = 3.2e6
+AUGMENT_BELOW = 10_000
+
+CLASS_SPLIT_FROM = 20  # val_split "auto" holds out whole classes from this many training classes on
+
+VAL_SPLITS = Registry("val_split")
+VAL_SPLITS.add("auto", None, f"whole classes from {CLASS_SPLIT_FROM} training classes on, else images (default)")
+VAL_SPLITS.add("classes", None, "whole classes that training never sees: early stopping, the validation metrics "
+                                "and the threshold then measure new classes")
+VAL_SPLITS.add("images", None, "a stratified share of every class's images")
+
+SCHEDULES = Registry("schedule")
+SCHEDULES.add("cosine", lambda rate, steps: keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05),
+              "cosine decay over the planned epochs, to 0.05 x the rate (default)")
+SCHEDULES.add("constant", lambda rate, steps: rate, "the same rate throughout")
 
 
 @dataclass
@@ -31,6 +46,7 @@ class TrainConfig:
     image_size: tuple | None = None
     channels: int | None = None
     val_fraction: float = 0.1
+    val_split: str = "auto"
     tower: str = "small"
     weights: str | None = None
     embedding_dim: int = 64
@@ -40,7 +56,7 @@ class TrainConfig:
     pos_margin: float = 0.0
     pos_bound: float | None = None
     neg_bound: float | None = None
-    mining: str = "semi_hard"
+    mining: str = "semi-hard"
     temperature: float = 0.1
     learning_rate: float = 4e-3
     schedule: str = "cosine"
@@ -49,47 +65,39 @@ class TrainConfig:
     images_per_class: int = 8
     epochs: int | None = None
     patience: int | None = 8
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     calibrate: str = "accuracy"
     mixed_precision: bool = False
 
     def validate(self):
-        """Raise SiameseError naming the first bad value."""
-        checks = [
-            (self.loss in LOSSES, f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}"),
-            (self.tower in PRESETS, f"--tower {self.tower!r}: choose one of {', '.join(PRESETS)}"),
-            (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}"),
-            (self.mining in MINING, f"--mining {self.mining!r}: choose one of {', '.join(MINING)}"),
-            (self.epochs is None or self.epochs >= 1, f"--epochs must be at least 1; received {self.epochs}"),
-            (self.batch_size >= 2, f"--batch-size must be at least 2; received {self.batch_size}"),
-            (self.embedding_dim >= 1, f"--embedding-dim must be at least 1; received {self.embedding_dim}"),
-            (self.margin > 0, f"--margin must be positive; received {self.margin}"),
-            (0 <= self.pos_margin < self.margin, f"--pos-margin must be in [0, margin); received {self.pos_margin}"),
-            (self.temperature > 0, f"--temperature must be positive; received {self.temperature}"),
-            (self.learning_rate > 0, f"--learning-rate must be positive; received {self.learning_rate}"),
-            (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1); received {self.val_fraction}"),
-            (self.patience is None or self.patience >= 0,
-             f"--patience must be 0 (off) or more; received {self.patience}"),
-            (self.images_per_class >= 2, f"--images-per-class must be at least 2; received {self.images_per_class}"),
-            (self.channels in (None, 1, 3), f"--channels must be 1 or 3; received {self.channels}"),
-            (self.weights in (None, "imagenet"), f"--weights must be imagenet; received {self.weights!r}"),
-            (self.weights is None or self.tower in APPLICATION_PRESETS,
-             f"--weights applies to the application towers ({', '.join(APPLICATION_PRESETS)}); "
-             f"received --tower {self.tower}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise SiameseError(message)
-        if self.loss in IN_BATCH_LOSSES and self.batch_size < 2 * self.images_per_class:
-            raise SiameseError(
-                f"--batch-size {self.batch_size} holds fewer than 2 classes of --images-per-class "
-                f"{self.images_per_class}; raise the batch size or lower images per class"
-            )
+        """Check every value once, naming the argument (InvalidValue); returns the config with names in
+        their registered spelling."""
+        self.tower, self.loss = TOWERS.name(self.tower), LOSSES.name(self.loss)
+        self.schedule, self.mining = SCHEDULES.name(self.schedule), MINING.name(self.mining)
+        self.val_split = VAL_SPLITS.name(self.val_split)
+        if self.image_size is not None:
+            size = tuple(self.image_size) if isinstance(self.image_size, (tuple, list)) else (self.image_size,) * 2
+            check(len(size) == 2 and all(isinstance(s, (int, np.integer)) and s >= 1 for s in size),
+                  "image_size", self.image_size, "must be one positive size or (height, width)")
+            self.image_size = tuple(int(s) for s in size)
+        check(self.epochs is None or self.epochs >= 1, "epochs", self.epochs, "must be at least 1")
+        check(self.batch_size >= 2, "batch_size", self.batch_size, "must be at least 2")
+        check(self.embedding_dim >= 1, "embedding_dim", self.embedding_dim, "must be at least 1")
+        check(0 <= self.val_fraction < 1, "val_fraction", self.val_fraction, "must be in [0, 1)")
+        check(self.patience is None or self.patience >= 0, "patience", self.patience, "must be 0 (off) or more")
+        check(self.images_per_class >= 2, "images_per_class", self.images_per_class, "must be at least 2")
+        check(self.channels in (None, 1, 3), "channels", self.channels, "must be 1 or 3")
+        check(self.weights in (None, "imagenet"), "weights", self.weights, "must be 'imagenet' or None")
+        check(self.weights is None or TOWERS[self.tower].application, "weights", self.weights,
+              f"apply to the application towers ({', '.join(n for n in TOWERS if TOWERS[n].application)}) only")
+        check(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be positive")
+        if not LOSSES[self.loss].takes_pairs:
+            check(self.batch_size >= 2 * self.images_per_class, "batch_size", self.batch_size,
+                  f"must hold at least 2 classes of images_per_class={self.images_per_class}")
+        check(self.loss != "supcon" or self.normalize, "normalize", self.normalize,
+              "must be on for loss 'supcon', which compares unit-length embeddings")
+        LOSSES[self.loss].make(self)  # the loss checks its own values (margin, temperature, ...)
         parse_rule(self.calibrate)
-        if self.loss == "supcon" and not self.normalize:
-            raise SiameseError("--loss supcon compares unit-length embeddings; drop --no-normalize")
-        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
-            raise SiameseError(f"--image-size must be HEIGHTxWIDTH or one positive size; received {self.image_size}")
         return self
 
     def epochs_for(self, training_images):
@@ -99,6 +107,12 @@ class TrainConfig:
             return self.epochs
         return int(np.clip(round(np.sqrt(AUTO_EPOCH_SCALE / max(training_images, 1))), 3, 100))
 
+    def val_split_for(self, num_classes):
+        """`val_split`, with "auto" settled by the number of training classes."""
+        if self.val_split != "auto":
+            return self.val_split
+        return "classes" if num_classes >= CLASS_SPLIT_FROM else "images"
+
     def augment_for(self, training_images):
         """`augment`, or when unset: on below AUGMENT_BELOW images (small sets overfit; large sets train few
         epochs and measured better without)."""
@@ -107,28 +121,40 @@ class TrainConfig:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, settings):
+        """The config a `config.json` recorded (its `settings`), validated; unknown keys are an error."""
+        settings = dict(settings)
+        if settings.get("image_size") is not None:
+            settings["image_size"] = tuple(settings["image_size"])
+        _check_known(settings)
+        return cls(**settings).validate()
 
-# Settings each recipe fixes; flags given explicitly override them.
-AUTO_EPOCH_SCALE = 3.2e6
-AUGMENT_BELOW = 10_000
 
-RECIPES = {
-    "default": {},
-    "seed": dict(
-        tower="seed", embedding_dim=48, normalize=False, loss="contrastive", margin=1.0,
-        learning_rate=1e-3, schedule="constant", augment=False, batch_size=64, epochs=100, patience=None,
-        mixed_precision=False,
-    ),
-}
+RECIPES = Registry("recipe")
+RECIPES.add("default", {}, "supervised contrastive over class-balanced batches, small BN tower")
+RECIPES.add("seed", dict(
+    tower="seed", embedding_dim=48, normalize=False, loss="contrastive", margin=1.0,
+    learning_rate=1e-3, schedule="constant", augment=False, batch_size=64, epochs=100, patience=None,
+    mixed_precision=False,
+), "the tutorial's exact settings")
+
+
+def _check_known(settings):
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name in settings:
+        if name not in fields:
+            raise InvalidValue("settings", name, f"must be training settings ({', '.join(sorted(fields))})")
 
 
 def make_config(recipe="default", **overrides):
     """A validated TrainConfig: the recipe's settings, then every override that is not None."""
-    if recipe not in RECIPES:
-        raise SiameseError(f"--recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
+    recipe = RECIPES.name(recipe)
+    _check_known(overrides)
     settings = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig(recipe=recipe, **settings).validate()
+
+
+def default_value(name, recipe="default"):
+    """A setting's value before any override: the recipe's, else TrainConfig's default."""
+    return RECIPES[recipe].get(name, next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name))

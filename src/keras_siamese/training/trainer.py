@@ -1,4 +1,14 @@
-"""`train`: data to a calibrated model file, a training plot and a history."""
+"""`train`: data to a calibrated model file, a training plot and a history, in stages a caller can reach.
+
+    trainer = Trainer("mnist-sample", epochs=5)
+    trainer.prepare()   # config and data
+    trainer.build()     # model, objective, optimizer (inside a distribution scope, or before a restore)
+    trainer.fit()       # callbacks, initial_epoch
+    trainer.finish()    # batch-norm refresh, calibration, the run record
+    trainer.write("output")
+
+`train(...)` runs all five.
+"""
 
 import contextlib
 import dataclasses
@@ -13,20 +23,26 @@ import numpy as np
 from keras_siamese import __version__
 from keras_siamese.atomic import atomic_path, write_json
 from keras_siamese.data.batches import ClassBalancedBatches, PairBatches
-from keras_siamese.data.dataset import ImageSet, Splits, check_trainable, concatenate, stratified_split
+from keras_siamese.data.dataset import (
+    ImageSet,
+    Splits,
+    check_trainable,
+    class_split,
+    concatenate,
+    stratified_split,
+)
 from keras_siamese.data.sources import load_splits
-from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
-from keras_siamese.losses.contrastive import ContrastiveLoss
-from keras_siamese.losses.in_batch import InBatchContrastiveLoss
-from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLoss
-from keras_siamese.losses.triplet import TripletLoss
 from keras_siamese.models.siamese import SiameseModel
 from keras_siamese.models.towers import build_tower
+from keras_siamese.seeds import VALIDATION_SEED
 from keras_siamese.training.callbacks import TRAINING_EMBED_BATCH, ValidationMetrics, refresh_batch_norm
-from keras_siamese.training.config import PAIR_LOSSES, make_config
+from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
+from keras_siamese.training.objectives import build_objective
 
-VALIDATION_SEED = 1234  # fixed validation pairs and batches, so epochs compare like with like
+TrainingData = str | Path | tuple | ImageSet | Splits | None
+"""What `train` takes as data: a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a folder of
+class subfolders, an `(images, labels)` tuple of arrays, an ImageSet or a Splits."""
 
 
 @dataclass
@@ -53,11 +69,11 @@ def can_form_both_pair_kinds(labels):
     return len(counts) >= 2 and counts.max() >= 2
 
 
-def resolve_data(data, config, progress):
+def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Splits:
     """Splits from a source name or folder, a Splits object, or an (images, labels) pair."""
     if isinstance(data, Splits):
         return data
-    if isinstance(data, ImageSet) or isinstance(data, tuple):
+    if isinstance(data, (ImageSet, tuple)):
         images = data if isinstance(data, ImageSet) else ImageSet.from_arrays(*data)
         fit, val = stratified_split(images.labels, config.val_fraction, config.seed, keep=2)
         empty = images.subset([])
@@ -66,68 +82,15 @@ def resolve_data(data, config, progress):
     return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress)
 
 
-@dataclass
-class Objective:
-    """What `fit` trains (`model`, `loss`), whether it takes image pairs or labelled images, the
-    head (bce's learned sigmoid) that turns distances into the loss's input, and the tower."""
-
-    model: keras.Model
-    loss: keras.losses.Loss
-    takes_pairs: bool
-    tower: keras.Model
-    head: keras.layers.Layer | None = None
-
-
-def build_objective(siamese, config):
-    """The training model and loss for `config.loss`; towers train directly for in-batch losses."""
-    shape = siamese.input_image_shape
-    if config.loss in PAIR_LOSSES:
-        a, b = keras.Input(shape), keras.Input(shape)
-        if config.augment:
-            augment = augmentation()
-            distance = siamese([augment(a), augment(b)])
-        else:
-            distance = siamese([a, b])
-        if config.loss == "contrastive":
-            return Objective(keras.Model([a, b], distance), ContrastiveLoss(config.margin), True, siamese.tower)
-        # p(same) = sigmoid(1 - d) at the start: closer pairs more likely the same, whatever the seed
-        # (a random initial slope can be positive, and training then stalls at chance)
-        head = keras.layers.Dense(1, activation="sigmoid", name="distance_sigmoid",
-                                  kernel_initializer=keras.initializers.Constant(-1.0),
-                                  bias_initializer=keras.initializers.Constant(1.0))
-        model = keras.Model([a, b], head(distance))
-        return Objective(model, keras.losses.BinaryCrossentropy(), True, siamese.tower, head)
-    if config.loss == "in-batch":
-        loss = InBatchContrastiveLoss(config.margin, config.pos_margin, config.pos_bound, config.neg_bound)
-    elif config.loss == "supcon":
-        loss = SupervisedContrastiveLoss(config.temperature)
-    else:
-        loss = TripletLoss(config.margin, config.mining)
-    model = siamese.tower
-    if config.augment:
-        images = keras.Input(shape)
-        model = keras.Model(images, model(augmentation()(images)))
-    return Objective(model, loss, False, siamese.tower)
-
-
-def augmentation():
-    """Small random shifts, rotations and zooms, applied in training only."""
-    return keras.Sequential([
-        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
-        keras.layers.RandomRotation(0.03, fill_mode="nearest"),
-        keras.layers.RandomZoom(0.08, fill_mode="nearest"),
-    ], name="augmentation")
-
-
-def optimizer(config, steps_per_epoch):
-    """Adam, with cosine decay of the learning rate over the planned epochs unless `schedule` is constant."""
-    rate = config.learning_rate
-    if config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
-    return keras.optimizers.Adam(rate)
+def hold_out_classes(splits, config):
+    """Splits whose validation part is whole classes (`val_fraction` of them) that training never sees."""
+    everything = concatenate([splits.train, splits.val])
+    fit, val = class_split(everything.labels, config.val_fraction, config.seed)
+    return Splits(everything.subset(fit), everything.subset(val), splits.test, splits.source)
 
 
 def make_batches(images, config, pairs, seed):
+    """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise."""
     if pairs:
         return PairBatches(images.images, images.labels, config.batch_size, seed=seed)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
@@ -141,86 +104,134 @@ def classes_and_images_per_batch(config, num_classes):
     return classes, max(config.images_per_class, config.batch_size // classes)
 
 
-def train(data=None, output="output", recipe="default", progress=True, callbacks=(), **settings):
+class Trainer:
+    """One training run, stage by stage: `prepare`, `build`, `fit`, `finish`, `write`.
+
+    `data` is TrainingData; `settings` are TrainConfig fields over the recipe's.
+    Each stage leaves its products on the trainer (`config`, `splits`,
+    `model`, `objective`, `batches`, `history`, `record`) for the next stage
+    or for a caller that wraps one (a distribution scope around `build`, a
+    checkpoint restored before `fit`).
+    """
+
+    def __init__(self, data: TrainingData = None, recipe="default", progress=True, **settings):
+        self.started = time.perf_counter()
+        self.config = make_config(recipe, data=source_name(data), **settings)
+        self.data = data if data is not None else self.config.data
+        self.progress = progress
+        self.history = {}
+
+    def prepare(self):
+        """Seed everything, load and split the data, and settle the settings that depend on its size."""
+        config = self.config
+        keras.utils.set_random_seed(config.seed)
+        splits = resolve_data(self.data, config, self.progress)
+        val_split = config.val_split_for(len(np.unique(splits.train.labels)))
+        if val_split == "classes":
+            splits = hold_out_classes(splits, config)
+        check_trainable(splits.train, "the training split")
+        self.validate = can_form_both_pair_kinds(splits.val.labels)
+        if not self.validate and len(splits.val):  # too small to validate on: train on it instead
+            splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test,
+                            splits.source)
+        self.splits = splits
+        size = len(splits.train)
+        self.config = dataclasses.replace(
+            config, epochs=config.epochs_for(size), augment=config.augment_for(size), val_split=val_split)
+        return self
+
+    def build(self):
+        """The tower, the Siamese model, the training objective, its batches and a compiled optimizer."""
+        config, train = self.config, self.splits.train
+        previous_policy = keras.config.dtype_policy()
+        if config.mixed_precision:
+            keras.config.set_dtype_policy("mixed_bfloat16" if keras.config.backend() != "torch" else "mixed_float16")
+        try:
+            tower = build_tower(config.tower, train.image_shape, config.embedding_dim, config.normalize,
+                                config.weights)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        self.model = SiameseModel(tower)
+        self.objective = build_objective(self.model, config)
+        self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed)
+        rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
+        self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=self.objective.loss)
+        return self
+
+    def fit(self, callbacks=(), initial_epoch=0):
+        """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics."""
+        self.batches.set_epoch(initial_epoch)
+        validation = self.validation_callbacks() if self.validate else []
+        fit = self.objective.model.fit(
+            self.batches,
+            epochs=self.config.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=validation + list(callbacks),
+            verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
+        )
+        for key, values in fit.history.items():
+            self.history.setdefault(key, []).extend(float(v) for v in values)
+        return self
+
+    def validation_callbacks(self):
+        """Per-epoch validation loss and metrics, then early stopping on the validation loss."""
+        objective, val, config = self.objective, self.splits.val, self.config
+        val_batches = None if objective.takes_pairs else make_batches(val, config, False, VALIDATION_SEED).index
+        callbacks = [ValidationMetrics(objective.tower, val, objective.loss, VALIDATION_SEED, val_batches,
+                                       objective.head)]
+        if config.patience:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.patience, restore_best_weights=True))
+        return callbacks
+
+    def finish(self):
+        """Refresh batch-norm statistics, calibrate the threshold, and write the run record into the model."""
+        config, splits, siamese = self.config, self.splits, self.model
+        refresh_batch_norm(siamese.tower, splits.train.images, seed=config.seed)
+        calibrate_model(siamese, splits.val if self.validate else splits.train, config.calibrate,
+                        split="val" if self.validate else "train", batch_size=TRAINING_EMBED_BATCH)
+        self.seconds = time.perf_counter() - self.started
+        self.record = {
+            "settings": config.to_dict(),
+            "data": splits.source,
+            "backend": keras.config.backend(),
+            "keras_siamese_version": __version__,
+            "keras_version": keras.__version__,
+            "epochs_run": len(self.history.get("loss", [])),
+            "train_seconds": round(self.seconds, 2),
+            "threshold": siamese.threshold,
+            "calibration": siamese.calibration,
+        }
+        trained_classes = [splits.train.class_names[c] for c in np.unique(splits.train.labels)]
+        siamese.info = {"training": self.record["settings"], "data": splits.source, "version": __version__,
+                        "classes": trained_classes}
+        return self
+
+    def write(self, output):
+        """Write the four training outputs into folder `output`; returns their paths."""
+        return write_outputs(Path(output), self.model, self.history, self.record)
+
+    def result(self, paths=None):
+        return TrainResult(self.model, self.history, self.record, dict(paths or {}), self.seconds)
+
+
+def train(data: TrainingData = None, output="output", recipe="default", progress=True, callbacks=(),
+          **settings) -> TrainResult:
     """Train a Siamese model and write `model.keras`, `training_plot.png`, `history.json`, `config.json`.
 
-    `data` is a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a
-    folder of class subfolders, an `(images, labels)` tuple, an ImageSet or a
-    Splits; `settings` are TrainConfig fields (see `siamese train --help`).
-    `callbacks` are extra Keras callbacks, run after the validation metrics
-    are in the logs. `output=None` writes nothing. Returns a TrainResult.
+    `data` is TrainingData; `settings` are TrainConfig fields (see `siamese
+    train --help`). `callbacks` are extra Keras callbacks, run after the
+    validation metrics are in the logs. `output=None` writes nothing.
+    Returns a TrainResult.
     """
     if output is not None:  # an output that cannot be written is refused before training, not after
         from keras_siamese.outputs import check_output_folder
 
         check_output_folder(output)
-    started = time.perf_counter()
-    config = make_config(recipe, data=source_name(data), **settings)
-    keras.utils.set_random_seed(config.seed)
-    splits = resolve_data(data if data is not None else config.data, config, progress)
-    check_trainable(splits.train, "the training split")
-    validate = can_form_both_pair_kinds(splits.val.labels)
-    if not validate and len(splits.val):  # too small to validate on: train on it instead
-        splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test, splits.source)
-
-    size = len(splits.train)
-    config = dataclasses.replace(config, epochs=config.epochs_for(size), augment=config.augment_for(size))
-
-    previous_policy = keras.config.dtype_policy()
-    if config.mixed_precision:
-        keras.config.set_dtype_policy("mixed_bfloat16" if keras.config.backend() != "torch" else "mixed_float16")
-    try:
-        tower = build_tower(
-            config.tower, splits.train.image_shape, config.embedding_dim, config.normalize, config.weights)
-    except ValueError as error:  # a preset that does not fit the images, named with the value
-        raise SiameseError(str(error)) from None
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
-    siamese = SiameseModel(tower)
-    objective = build_objective(siamese, config)
-    train_batches = make_batches(splits.train, config, objective.takes_pairs, config.seed)
-    objective.model.compile(optimizer=optimizer(config, len(train_batches)), loss=objective.loss)
-    validation = validation_callbacks(objective, splits.val, config) if validate else []
-    fit = objective.model.fit(
-        train_batches,
-        epochs=config.epochs,
-        callbacks=validation + list(callbacks),
-        verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
-    )
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
-    refresh_batch_norm(tower, splits.train.images, seed=config.seed)
-
-    calibrate_model(siamese, splits.val if validate else splits.train, config.calibrate,
-                    split="val" if validate else "train", batch_size=TRAINING_EMBED_BATCH)
-    seconds = time.perf_counter() - started
-    record = {
-        "settings": config.to_dict(),
-        "data": splits.source,
-        "backend": keras.config.backend(),
-        "keras_siamese_version": __version__,
-        "keras_version": keras.__version__,
-        "epochs_run": len(history.get("loss", [])),
-        "train_seconds": round(seconds, 2),
-        "threshold": siamese.threshold,
-        "calibration": siamese.calibration,
-    }
-    trained_classes = [splits.train.class_names[c] for c in np.unique(splits.train.labels)]
-    siamese.info = {"training": record["settings"], "data": splits.source, "version": __version__,
-                    "classes": trained_classes}
-    result = TrainResult(siamese, history, record, seconds=seconds)
-    if output is not None:
-        result.paths = write_outputs(Path(output), siamese, history, record)
-    return result
-
-
-def validation_callbacks(objective, val, config):
-    """Per-epoch validation loss and metrics, then early stopping on the validation loss."""
-    val_batches = None if objective.takes_pairs else make_batches(val, config, False, VALIDATION_SEED).index
-    callbacks = [ValidationMetrics(objective.tower, val, objective.loss, VALIDATION_SEED, val_batches, objective.head)]
-    if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True))
-    return callbacks
+    trainer = Trainer(data, recipe, progress, **settings)
+    trainer.prepare().build().fit(callbacks).finish()
+    paths = trainer.write(output) if output is not None else {}
+    return trainer.result(paths)
 
 
 def write_outputs(folder, model, history, record):
