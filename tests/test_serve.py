@@ -1,0 +1,181 @@
+"""The HTTP service: every endpoint, its limits and errors, enrolment that survives a restart, micro-batches."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from keras_siamese import Gallery, compare, embed
+from keras_siamese.gallery import model_fingerprint
+from keras_siamese.serve.app import create_app
+from keras_siamese.serve.batcher import MicroBatcher
+from serving import gallery_folder, png_bytes, running, tiny_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture
+def served(model, tmp_path):
+    """A client of an app with a gallery of the 12 images under `folder`, enrolment on (token "secret")."""
+    folder = gallery_folder(tmp_path / "known")
+    gallery = Gallery(model)
+    gallery.add(folder)
+    gallery.save(tmp_path / "known.npz")
+    app = create_app(model, gallery, tmp_path / "known.npz", allow_enroll=True, token="secret",
+                     max_request_bytes=200_000, max_pixels=10_000)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, folder, gallery
+
+
+def files(*paths):
+    return [(field, (path.name, path.read_bytes())) for field, path in paths]
+
+
+def test_health_and_info(served, model):
+    client, _, _ = served
+    assert client.get("/health").json()["status"] == "ok"
+    info = client.get("/info").json()
+    assert info["input_shape"] == [12, 12, 1] and info["embedding_dim"] == 4
+    assert info["threshold"] == pytest.approx(model.threshold)
+    assert info["fingerprint"] == model_fingerprint(model)
+    assert info["gallery"] == {"size": 12, "labels": 3, "search": "exact"}
+    assert info["backend"] in info["versions"] and "keras" in info["versions"]
+
+
+def test_compare_and_embed_agree_with_the_library(served, model):
+    client, folder, _ = served
+    a, b = sorted(folder.rglob("*.png"))[:2]
+    answer = client.post("/compare", files=files(("image_a", a), ("image_b", b))).json()
+    expected = compare(model, a, b)
+    assert answer["distance"] == pytest.approx(expected["distance"], rel=1e-5)
+    assert answer["decision"] == expected["decision"] and answer["threshold"] == pytest.approx(model.threshold)
+    embedded = client.post("/embed", files=files(("images", a), ("images", b))).json()
+    np.testing.assert_allclose(embedded["embeddings"], embed(model, [a, b]), rtol=1e-5, atol=1e-6)
+
+
+def test_search_answers_as_the_gallery_does(served):
+    client, folder, gallery = served
+    query = sorted((folder / "square").iterdir())[0]
+    answer = client.post("/search", files=files(("image", query)), data={"k": "3"}).json()
+    (expected,) = gallery.search([query], k=3)
+    assert [n["id"] for n in answer["neighbours"]] == [n["id"] for n in expected["neighbours"]]
+    assert answer["neighbours"][0]["id"] == f"known/square/{query.name}"
+    assert answer["decision"] == "match" and answer["label"] == "square"
+    thumbnail = client.get(answer["neighbours"][0]["image_url"])
+    assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\x89PNG")
+    assert client.get("/gallery/99/image").status_code == 404
+
+
+def test_bad_requests_get_json_errors_and_the_server_lives_on(served, monkeypatch):
+    client, folder, gallery = served
+    image = sorted(folder.rglob("*.png"))[0]
+    not_image = client.post("/search", files={"image": ("notes.txt", b"hello")})
+    assert not_image.status_code == 415 and "notes.txt: not a readable image" in not_image.json()["detail"]
+    assert client.post("/compare", files=files(("image_a", image))).status_code == 422  # image_b missing
+    huge = client.post("/search", files={"image": ("big.png", b"0" * 300_000)})
+    assert huge.status_code == 413 and "limit is 200,000" in huge.json()["detail"]
+
+    def chunked():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n"
+        for _ in range(30):
+            yield b"0" * 10_000
+        yield b"\r\n--b--\r\n"
+
+    streamed = client.post("/search", content=chunked(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert streamed.status_code == 413 and "more than" in streamed.json()["detail"]
+    bomb = client.post("/search", files={"image": ("bomb.png", png_bytes(np.zeros((200, 200))))})
+    assert bomb.status_code == 413 and "40,000 pixels; the limit is 10,000" in bomb.json()["detail"]
+    assert client.post("/search", files=files(("image", image)), data={"k": "0"}).status_code == 422
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gallery, "search_embeddings", broken)
+    failed = client.post("/search", files=files(("image", image)))
+    assert failed.status_code == 500 and failed.json() == {"detail": "internal error: RuntimeError"}
+    assert client.post("/compare", files=files(("image_a", image), ("image_b", image))).status_code == 200
+
+
+def test_search_without_a_gallery_and_enrolment_off(model):
+    with TestClient(create_app(model)) as client:
+        image = png_bytes(np.zeros((12, 12)))
+        assert client.post("/search", files={"image": ("a.png", image)}).status_code == 409
+        off = client.post("/gallery", files={"images": ("a.png", image)}, data={"labels": "x"})
+        assert off.status_code == 403 and "--allow-enroll" in off.json()["detail"]
+
+
+def test_enrolment_needs_the_token_and_survives_a_restart(served, model, tmp_path):
+    client, folder, _ = served
+    new = png_bytes(np.full((12, 12), 200))
+    upload = {"images": ("new one.png", new)}
+    assert client.post("/gallery", files=upload, data={"labels": "blank"}).status_code == 401
+    wrong = client.post("/gallery", files=upload, data={"labels": "blank"}, headers={"Authorization": "Bearer no"})
+    assert wrong.status_code == 401
+    token = {"Authorization": "Bearer secret"}
+    mismatch = client.post("/gallery", files=[("images", ("a.png", new))] * 2, data={"labels": ["a", "b", "c"]},
+                           headers=token)
+    assert mismatch.status_code == 422
+    enrolled = client.post("/gallery", files=upload, data={"labels": "blank"}, headers=token).json()
+    assert enrolled == {"added": 1, "ids": ["enrolled/00000012-new_one.png"], "size": 13}
+    assert (tmp_path / "known.npz.images" / "00000012-new_one.png").read_bytes() == new
+
+    restarted = create_app(model, Gallery.load(tmp_path / "known.npz", model))  # a fresh server on the file
+    with TestClient(restarted) as again:
+        answer = again.post("/search", files={"image": ("q.png", new)}, data={"k": "1"}).json()
+        assert answer["neighbours"][0]["id"] == "enrolled/00000012-new_one.png"
+        assert answer["label"] == "blank"
+        assert answer["neighbours"][0]["distance"] == pytest.approx(1e-7 ** 0.5, rel=1e-3)
+        assert again.get(answer["neighbours"][0]["image_url"]).status_code == 200
+
+
+def test_micro_batcher_embeds_waiting_requests_together():
+    release, calls = threading.Event(), []
+
+    def embed_rows(images):
+        calls.append(len(images))
+        release.wait(10)
+        return images.reshape(len(images), -1)[:, :1].astype(np.float32)
+
+    batcher = MicroBatcher(embed_rows, max_batch=8)
+    try:
+        first = batcher.submit(np.full((1, 2, 2, 1), 1))
+        while not calls:  # the worker is busy with the first request...
+            threading.Event().wait(0.01)
+        waiting = [batcher.submit(np.full((1, 2, 2, 1), i)) for i in range(2, 7)]  # ...while five more queue up
+        release.set()
+        assert first.result(10).tolist() == [[1.0]]
+        assert [f.result(10).tolist() for f in waiting] == [[[float(i)]] for i in range(2, 7)]
+        assert calls == [1, 8]  # the five waiting images in one call, padded to 8
+        assert (batcher.batches, batcher.images) == (2, 6)
+    finally:
+        batcher.close()
+
+
+def test_a_real_server_on_localhost_answers_concurrent_clients(served, model):
+    _, folder, gallery = served
+    app = create_app(model, gallery)
+    a, b = sorted(folder.rglob("*.png"))[:2]
+    expected = compare(model, a, b)["distance"]
+    with running(app) as url:
+        assert url.startswith("http://127.0.0.1:")
+        page = httpx.get(url + "/").text
+        docs = httpx.get(url + "/docs").text
+        assert "<script src=\"/static/app.js\">" in page and "openapi.json" in docs
+        assert "http://" not in page + docs and "https://" not in page + docs  # nothing loads from elsewhere
+        paths = httpx.get(url + "/openapi.json").json()["paths"]
+        assert {"/compare", "/embed", "/search", "/gallery", "/health", "/info"} <= set(paths)
+
+        def one(_):
+            with httpx.Client() as client:
+                return client.post(url + "/compare", files=files(("image_a", a), ("image_b", b))).json()["distance"]
+
+        with ThreadPoolExecutor(8) as pool:
+            distances = list(pool.map(one, range(32)))
+        assert distances == pytest.approx([expected] * 32, rel=1e-5)
+        assert httpx.get(url + "/info").json()["batches"]["images"] == 64  # every image went through the batcher
