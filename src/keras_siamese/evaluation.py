@@ -9,7 +9,7 @@ from keras_siamese.atomic import atomic_path, write_csv, write_json
 from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, concatenate
 from keras_siamese.data.folder import resize_images
 from keras_siamese.data.pairs import all_pairs, one_positive_one_negative
-from keras_siamese.data.sources import load_splits
+from keras_siamese.data.sources import SOURCES, load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import embed_images, pair_distances
 from keras_siamese.metrics.one_shot import one_shot_report
@@ -26,7 +26,8 @@ def default_source(model):
         return data.get("path"), None
     if data.get("name") in (None, "array"):
         return None, None
-    return data["name"], data.get("path") if data["name"] in ("mnist", "fashion-mnist") else None
+    reads_dir = data["name"] in SOURCES and SOURCES[data["name"]].reads_dir
+    return data["name"], data.get("path") if reads_dir else None
 
 
 def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True):

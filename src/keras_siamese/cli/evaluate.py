@@ -2,6 +2,7 @@
 
 from keras_siamese.cli._options import add_data_options, add_model_option, positive_int
 from keras_siamese.data.dataset import SPLIT_NAMES
+from keras_siamese.plotting.embeddings import METHODS as MAP_METHODS
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -15,7 +16,7 @@ def add_parser(commands):
     p.add_argument("--output", default="evaluation", help="folder for metrics.json, distances.csv and plots")
     p.add_argument("--all-pairs", action="store_true",
                    help="every pair (up to 2,000,000) instead of one positive and one negative per image")
-    p.add_argument("--map", dest="map_method", default="pca", choices=["pca", "tsne", "umap"],
+    p.add_argument("--map", dest="map_method", default="pca", choices=list(MAP_METHODS),
                    help="2-D embedding map method (umap needs umap-learn)")
     p.add_argument("--episodes", type=positive_int, default=1000, help="one-shot episodes (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation pairs and episodes (default 0)")

