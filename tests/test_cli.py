@@ -187,6 +187,16 @@ def test_a_failed_evaluation_leaves_no_files(trained, tmp_path, capsys, monkeypa
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_train_with_unlabelled_images_and_class_level_validation(trained, tmp_path):
+    folder, _ = trained
+    out = tmp_path / "o"
+    argv = ["train", "--data", str(folder), "--unlabeled", str(folder / "circle"), "--val-split", "images",
+            "--output", str(out), *QUICK]
+    assert main(argv) == 0
+    settings = json.loads((out / "config.json").read_text())["settings"]
+    assert settings["unlabeled"] == str(folder / "circle") and settings["val_split"] == "images"
+
+
 def test_colour_folder_keeps_colour_when_only_the_size_is_given(tmp_path):
     from conftest import write_folder
 

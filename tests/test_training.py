@@ -189,3 +189,19 @@ def test_config_round_trips_through_its_record():
     with pytest.raises(SiameseError, match="Received: settings='colour'"):
         TrainConfig.from_dict({**config.to_dict(), "colour": "red"})
 
+
+
+def test_unlabelled_images_train_through_the_self_supervised_term(tiny_arrays, tmp_path):
+    from keras_siamese.training.trainer import Trainer
+
+    images, labels = tiny_arrays
+    unlabeled = synthetic_images(classes=2, per_class=5)[0]
+    trainer = Trainer((images, labels), **{**TINY, "unlabeled": unlabeled}).prepare().build()
+    x, y = trainer.batches[0]
+    assert (y == -1).sum() == len(y) // 3 and len(x) == len(y)  # half as many unlabelled as labelled
+    assert trainer.objective.model.output_shape == (None, 2, 8)  # two views
+    trainer.fit().finish()
+    assert np.isfinite(trainer.history["loss"]).all()
+    assert trainer.config.unlabeled == "array" and trainer.config.self_supervised_weight == 1.0
+    with pytest.raises(SiameseError, match="loss must be 'supcon'"):
+        Trainer((images, labels), **{**TINY, "unlabeled": unlabeled, "loss": "triplet"})

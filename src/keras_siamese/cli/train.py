@@ -35,6 +35,12 @@ def add_parser(commands):
     model.add_argument("--channels", type=int, help="1 (grey) or 3 (colour)")
     loss = p.add_argument_group("loss")
     loss.add_argument("--loss", choices=list(LOSSES), help=LOSSES.describe())
+    loss.add_argument("--unlabeled", metavar="FOLDER",
+                      help="images without labels (any layout), e.g. of the classes you will verify: they train "
+                           "through the self-supervised term")
+    loss.add_argument("--ssl-weight", type=float,
+                      help="weight of the self-supervised term (two augmented views of each image are a positive "
+                           "pair; SimCLR); default 1 with --unlabeled, else 0 (off)")
     loss.add_argument("--temperature", type=float, help=f"supcon temperature ({default('temperature')})")
     loss.add_argument("--margin", type=float, help=default("margin"))
     loss.add_argument("--pos-margin", type=float, help="in-batch: positives closer than this cost nothing")

@@ -52,19 +52,33 @@ class PairBatches(EpochBatches):
 
 
 class ClassBalancedBatches(EpochBatches):
-    """Batches `(images, labels)` of P classes x K images, for in-batch losses."""
+    """Batches `(images, labels)` of P classes x K images, for in-batch losses.
 
-    def __init__(self, images, labels, classes_per_batch, images_per_class, seed=0, **kwargs):
+    With `unlabeled` images, each batch also holds `unlabeled_per_batch` of
+    them, drawn at random, labelled -1.
+    """
+
+    def __init__(self, images, labels, classes_per_batch, images_per_class, seed=0, unlabeled=None,
+                 unlabeled_per_batch=0, **kwargs):
         self.images, self.labels = images, np.asarray(labels)
         self.sampler = ClassBalancedSampler(self.labels, classes_per_batch, images_per_class, seed)
+        self.unlabeled = unlabeled
+        self.unlabeled_per_batch = min(unlabeled_per_batch, 0 if unlabeled is None else len(unlabeled))
         super().__init__(seed, **kwargs)
 
     def draw(self, rng):
         self.index = self.sampler.epoch(self.epoch)
+        if self.unlabeled_per_batch:
+            self.extra = np.stack([rng.choice(len(self.unlabeled), self.unlabeled_per_batch, replace=False)
+                                   for _ in range(len(self.index))])
 
     def __len__(self):
         return len(self.index)
 
     def __getitem__(self, i):
         rows = self.index[i]
-        return self.images[rows], self.labels[rows].astype("int32")
+        images, labels = self.images[rows], self.labels[rows].astype("int32")
+        if self.unlabeled_per_batch:
+            images = np.concatenate([images, self.unlabeled[self.extra[i]]])
+            labels = np.concatenate([labels, np.full(self.unlabeled_per_batch, -1, "int32")])
+        return images, labels

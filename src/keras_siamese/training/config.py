@@ -58,6 +58,8 @@ class TrainConfig:
     neg_bound: float | None = None
     mining: str = "semi-hard"
     temperature: float = 0.1
+    ssl_weight: float | None = None
+    unlabeled: str | None = None
     learning_rate: float = 4e-3
     schedule: str = "cosine"
     augment: bool | None = None
@@ -96,6 +98,9 @@ class TrainConfig:
                   f"must hold at least 2 classes of images_per_class={self.images_per_class}")
         check(self.loss != "supcon" or self.normalize, "normalize", self.normalize,
               "must be on for loss 'supcon', which compares unit-length embeddings")
+        check(self.ssl_weight is None or self.ssl_weight >= 0, "ssl_weight", self.ssl_weight, "must be 0 or more")
+        check(self.loss == "supcon" or not self.two_views, "loss", self.loss,
+              "must be 'supcon' for the self-supervised term (ssl_weight, unlabeled)")
         LOSSES[self.loss].make(self)  # the loss checks its own values (margin, temperature, ...)
         parse_rule(self.calibrate)
         return self
@@ -106,6 +111,16 @@ class TrainConfig:
         if self.epochs is not None:
             return self.epochs
         return int(np.clip(round(np.sqrt(AUTO_EPOCH_SCALE / max(training_images, 1))), 3, 100))
+
+    @property
+    def self_supervised_weight(self):
+        """`ssl_weight`, or when unset 1 with unlabelled images and 0 without."""
+        return self.ssl_weight if self.ssl_weight is not None else float(self.unlabeled is not None)
+
+    @property
+    def two_views(self):
+        """Whether training sees two augmented views of each image (the self-supervised term needs them)."""
+        return self.self_supervised_weight > 0
 
     def val_split_for(self, num_classes):
         """`val_split`, with "auto" settled by the number of training classes."""

@@ -13,6 +13,7 @@ from keras_siamese.losses.contrastive import ContrastiveLoss
 from keras_siamese.losses.in_batch import InBatchContrastiveLoss
 from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLoss
 from keras_siamese.losses.triplet import TripletLoss
+from keras_siamese.losses.two_view import TwoViewContrastiveLoss
 from keras_siamese.registry import Registry
 
 
@@ -26,6 +27,7 @@ class Objective:
     takes_pairs: bool
     tower: keras.Model
     head: keras.layers.Layer | None = None
+    validation_loss: keras.losses.Loss | None = None  # when the training loss takes what validation lacks
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,34 @@ def build_objective(siamese, config):
                                   kernel_initializer=keras.initializers.Constant(-1.0),
                                   bias_initializer=keras.initializers.Constant(1.0))
         return Objective(keras.Model([a, b], head(distance)), loss, True, siamese.tower, head)
+    if config.two_views:
+        return two_view_objective(siamese, config)
     model = siamese.tower
     if config.augment:
         images = keras.Input(shape)
         model = keras.Model(images, model(augment(images)))
     return Objective(model, loss, False, siamese.tower)
+
+
+def two_view_objective(siamese, config):
+    """Two independently augmented views of every image through the tower, stacked `(batch, 2, dim)`,
+    trained with supervised contrastive plus the self-supervised term."""
+    images = keras.Input(siamese.input_image_shape)
+    augment = view_augmentation()
+    views = [keras.layers.Reshape((1, -1))(siamese.tower(augment(images))) for _ in range(2)]
+    model = keras.Model(images, keras.layers.Concatenate(axis=1)(views))
+    loss = TwoViewContrastiveLoss(config.temperature, config.self_supervised_weight)
+    return Objective(model, loss, False, siamese.tower, validation_loss=SupervisedContrastiveLoss(config.temperature))
+
+
+def view_augmentation():
+    """Stronger augmentation for the self-supervised views: crops out and in, shifts, contrast."""
+    return keras.Sequential([
+        keras.layers.RandomZoom((-0.3, 0.1), fill_mode="constant"),
+        keras.layers.RandomTranslation(0.12, 0.12, fill_mode="constant"),
+        keras.layers.RandomRotation(0.04, fill_mode="constant"),
+        keras.layers.RandomContrast(0.5),
+    ], name="view_augmentation")
 
 
 def augmentation():

@@ -31,6 +31,7 @@ from keras_siamese.data.dataset import (
     concatenate,
     stratified_split,
 )
+from keras_siamese.data.folder import list_images, read_images, resize_images
 from keras_siamese.data.sources import load_splits
 from keras_siamese.inference.calibration import calibrate_model
 from keras_siamese.models.siamese import SiameseModel
@@ -89,12 +90,22 @@ def hold_out_classes(splits, config):
     return Splits(everything.subset(fit), everything.subset(val), splits.test, splits.source)
 
 
-def make_batches(images, config, pairs, seed):
-    """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise."""
+def make_batches(images, config, pairs, seed, unlabeled=None):
+    """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise,
+    with half as many `unlabeled` images again when there are some."""
     if pairs:
         return PairBatches(images.images, images.labels, config.batch_size, seed=seed)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
-    return ClassBalancedBatches(images.images, images.labels, classes, per_class, seed=seed)
+    return ClassBalancedBatches(images.images, images.labels, classes, per_class, seed=seed, unlabeled=unlabeled,
+                                unlabeled_per_batch=classes * per_class // 2)
+
+
+def unlabeled_images(source, shape, progress=True):
+    """Unlabelled images as uint8 `(N, *shape)`: every image under a folder (class subfolders or not), or an
+    array of images, resized to the training images' shape."""
+    if isinstance(source, (str, Path)):
+        return read_images(list_images(source), shape[:2], shape[2], progress)
+    return resize_images(ImageSet.from_arrays(source, np.zeros(len(source))).images, shape)
 
 
 def classes_and_images_per_batch(config, num_classes):
@@ -116,6 +127,12 @@ class Trainer:
 
     def __init__(self, data: TrainingData = None, recipe="default", progress=True, **settings):
         self.started = time.perf_counter()
+        unlabeled = settings.get("unlabeled")
+        self.unlabeled_source = unlabeled
+        if unlabeled is not None and not isinstance(unlabeled, (str, Path)):
+            settings["unlabeled"] = "array"
+        elif unlabeled is not None:
+            settings["unlabeled"] = str(unlabeled)
         self.config = make_config(recipe, data=source_name(data), **settings)
         self.data = data if data is not None else self.config.data
         self.progress = progress
@@ -135,6 +152,8 @@ class Trainer:
             splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test,
                             splits.source)
         self.splits = splits
+        self.unlabeled = None if self.unlabeled_source is None else unlabeled_images(
+            self.unlabeled_source, splits.train.image_shape, self.progress)
         size = len(splits.train)
         self.config = dataclasses.replace(
             config, epochs=config.epochs_for(size), augment=config.augment_for(size), val_split=val_split)
@@ -153,7 +172,7 @@ class Trainer:
             keras.config.set_dtype_policy(previous_policy)
         self.model = SiameseModel(tower)
         self.objective = build_objective(self.model, config)
-        self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed)
+        self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled)
         rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
         self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=self.objective.loss)
         return self
@@ -177,8 +196,8 @@ class Trainer:
         """Per-epoch validation loss and metrics, then early stopping on the validation loss."""
         objective, val, config = self.objective, self.splits.val, self.config
         val_batches = None if objective.takes_pairs else make_batches(val, config, False, VALIDATION_SEED).index
-        callbacks = [ValidationMetrics(objective.tower, val, objective.loss, VALIDATION_SEED, val_batches,
-                                       objective.head)]
+        callbacks = [ValidationMetrics(objective.tower, val, objective.validation_loss or objective.loss,
+                                       VALIDATION_SEED, val_batches, objective.head)]
         if config.patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.patience, restore_best_weights=True))
@@ -187,7 +206,8 @@ class Trainer:
     def finish(self):
         """Refresh batch-norm statistics, calibrate the threshold, and write the run record into the model."""
         config, splits, siamese = self.config, self.splits, self.model
-        refresh_batch_norm(siamese.tower, splits.train.images, seed=config.seed)
+        seen = splits.train.images if self.unlabeled is None else np.concatenate([splits.train.images, self.unlabeled])
+        refresh_batch_norm(siamese.tower, seen, seed=config.seed)  # the statistics of every image trained on
         calibrate_model(siamese, splits.val if self.validate else splits.train, config.calibrate,
                         split="val" if self.validate else "train", batch_size=TRAINING_EMBED_BATCH)
         self.seconds = time.perf_counter() - self.started
