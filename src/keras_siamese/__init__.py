@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _API = {
     "train": "keras_siamese.training.trainer",
     "TrainResult": "keras_siamese.training.trainer",
+    "Trainer": "keras_siamese.training.trainer",
     "TrainConfig": "keras_siamese.training.config",
     "load_model": "keras_siamese.inference.model_io",
     "save_model": "keras_siamese.inference.model_io",
