@@ -6,7 +6,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
+
+# Property tests: a small budget by default; HYPOTHESIS_PROFILE=long for a thorough run.
+settings.register_profile("ci", max_examples=50, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_report_header(config):

@@ -4,10 +4,12 @@ a time, no temporary file left behind, bounded pixels, batches and memory, and c
 import os
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +275,21 @@ def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monk
     monkeypatch.setenv(budget.MAX_PIXELS_ENV, "many")
     with pytest.raises(SiameseError, match="SIAMESE_MAX_PIXELS='many'"):
         read_image(path, (8, 8), 1)
+
+
+def test_headers_over_pillows_own_limit_get_the_same_message(tmp_path):
+    from keras_siamese.data.folder import read_image
+
+    def chunk(kind, data=b""):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "bomb.png"  # a 20,000 x 20,000 PNG header with no pixels: 400 Mpx
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20_000, 20_000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT") + chunk(b"IEND"))
+    with pytest.raises(SiameseError, match=r"bomb.png: 400,000,000 pixels, over the limit of 64,000,000 \(raise"):
+        read_image(path, (8, 8), 1)
+    with pytest.raises(SiameseError, match=r"bomb.png: 400,000,000 pixels, over Pillow's limit of 178,956,970"):
+        read_image(path, (8, 8), 1, max_pixels=500_000_000)
 
 
 def test_threads_decode_one_image_at_a_time_when_each_fills_the_limit(image_folder, monkeypatch):

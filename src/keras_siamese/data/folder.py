@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -75,8 +76,6 @@ def _readable(path):
         yield
     except FileNotFoundError:
         raise SiameseError(f"{path}: file not found") from None
-    except Image.DecompressionBombError as error:
-        raise SiameseError(f"{path}: {error} (Pillow's own limit, PIL.Image.MAX_IMAGE_PIXELS)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise SiameseError(f"{path}: not a readable image ({error})") from None
 
@@ -85,13 +84,23 @@ def _open_header(path, limit=None):
     """`path` opened but not decoded; refused when its header gives more than `limit` pixels."""
     limit = limit or budget.max_pixels()
     with _readable(path):
-        image = Image.open(path)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError as error:  # Pillow's own check, at twice MAX_IMAGE_PIXELS, came first
+            pixels = int(re.search(r"\d+", str(error))[0])
+            if pixels <= limit:
+                raise SiameseError(f"{path}: {pixels:,} pixels, over Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,} "
+                                   "(PIL.Image.MAX_IMAGE_PIXELS)") from None
+            raise _too_large(path, f"{pixels:,}", limit) from None
     if image.width * image.height > limit:
         image.close()
-        raise SiameseError(
-            f"{path}: {image.width}x{image.height} is {image.width * image.height:,} pixels, over the limit of "
-            f"{limit:,} (raise it with --max-pixels or {budget.MAX_PIXELS_ENV})")
+        raise _too_large(path, f"{image.width}x{image.height} is {image.width * image.height:,}", limit)
     return image
+
+
+def _too_large(path, pixels, limit):
+    return SiameseError(
+        f"{path}: {pixels} pixels, over the limit of {limit:,} (raise it with --max-pixels or {budget.MAX_PIXELS_ENV})")
 
 
 def _to_mode(image, mode):
