@@ -15,7 +15,6 @@ def add_parser(commands):
                    help="accept POST /gallery with the token (--token, else a random one printed at start)")
     p.add_argument("--token", help="the enrolment token (default: random)")
     p.add_argument("--max-request-bytes", type=positive_int, help="largest request body (default 10 MiB)")
-    p.add_argument("--max-pixels", type=positive_int, help="largest uploaded image, width x height (default 25M)")
     p.set_defaults(run=run)
     return p
 
@@ -24,4 +23,4 @@ def run(args):
     from keras_siamese.serve.server import serve
 
     serve(args.model, args.gallery, args.host, args.port, args.allow_enroll, args.token,
-          args.max_request_bytes, args.max_pixels)
+          args.max_request_bytes, args.max_pixels)  # --max-pixels: every command has it

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_siamese.budget import max_pixels as budget_max_pixels
 from keras_siamese.data.folder import read_image
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.compare import decide
@@ -31,7 +32,6 @@ from keras_siamese.serve.batcher import MicroBatcher
 from keras_siamese.serve.limits import BodyLimit
 
 MAX_REQUEST_BYTES = 10 * 2**20
-MAX_PIXELS = 25_000_000  # a 5000 x 5000 photo; larger uploads are refused from their header
 MAX_K = 100
 THUMBNAIL = 160
 STATIC = resources.files("keras_siamese.serve") / "static"
@@ -51,13 +51,13 @@ class NamedBytes(io.BytesIO):
 class Service:
     """What the endpoints share: the model, the micro-batcher, the gallery and its lock."""
 
-    def __init__(self, model, gallery=None, gallery_path=None, token=None, max_pixels=MAX_PIXELS):
+    def __init__(self, model, gallery=None, gallery_path=None, token=None, max_pixels=None):
         self.model = model
         self.shape = tuple(model.input_image_shape)
         self.gallery = gallery
         self.gallery_path = None if gallery_path is None else Path(gallery_path)
         self.token = token
-        self.max_pixels = int(max_pixels)
+        self.max_pixels = int(max_pixels or budget_max_pixels())  # uploads over it are refused from their header
         self.lock = threading.Lock()
         self.batcher = MicroBatcher(lambda images: embed_images(model, images))
 
@@ -169,7 +169,7 @@ def _fingerprint(model):
 
 
 def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token=None,
-               max_request_bytes=MAX_REQUEST_BYTES, max_pixels=MAX_PIXELS):
+               max_request_bytes=MAX_REQUEST_BYTES, max_pixels=None):
     """The ASGI app serving `model` (and `gallery`, saved to `gallery_path` after each enrolment).
 
     With `allow_enroll`, POST /gallery takes `Authorization: Bearer <token>`

@@ -23,7 +23,7 @@ def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enro
 
     from keras_siamese.gallery.gallery import Gallery
     from keras_siamese.inference.model_io import load_model
-    from keras_siamese.serve.app import MAX_PIXELS, MAX_REQUEST_BYTES, create_app
+    from keras_siamese.serve.app import MAX_REQUEST_BYTES, create_app
 
     model = load_model(model_path)
     gallery = None
@@ -32,7 +32,7 @@ def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enro
     elif gallery_path is not None and not allow_enroll:
         raise SiameseError(f"{gallery_path}: gallery file not found (with --allow-enroll the server starts one)")
     app = create_app(model, gallery, gallery_path, allow_enroll, token,
-                     max_request_bytes or MAX_REQUEST_BYTES, max_pixels or MAX_PIXELS)
+                     max_request_bytes or MAX_REQUEST_BYTES, max_pixels)
     size = "no gallery" if app.state.service.gallery is None else f"gallery of {len(app.state.service.gallery)}"
     announce(f"serving {model_path} ({size}) on http://{host}:{port}/  (API docs: /docs)")
     if app.state.token:

@@ -1,0 +1,106 @@
+"""`siamese index`, `search` and `serve` from the command line, in-process."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_siamese import SiameseModel, build_tower, load_model
+from keras_siamese.cli import main
+from keras_siamese.inference.model_io import save_model
+from test_cli import QUICK, error_line
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """A model trained for one epoch on a tiny folder, and a gallery of that folder."""
+    from conftest import write_folder
+
+    root = tmp_path_factory.mktemp("search")
+    folder = write_folder(root / "images", per_class=8)
+    assert main(["train", "--data", str(folder), "--output", str(root / "out"), *QUICK]) == 0
+    model = root / "out" / "model.keras"
+    assert main(["index", "--model", str(model), "--data", str(folder), "--output", str(root / "g.npz"),
+                 "--quiet"]) == 0
+    return folder, model, root / "g.npz"
+
+
+def test_index_then_search_prints_neighbours_and_the_match(indexed, tmp_path, capsys):
+    folder, model, gallery = indexed
+    capsys.readouterr()
+    query = sorted((folder / "square").iterdir())[0]
+    assert main(["search", "--gallery", str(gallery), str(query), "-k", "3", "--output", str(tmp_path / "m.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    threshold = load_model(model).threshold
+    assert lines[0] == f"{query}: match square (distance 0.0003 < {threshold:.4f})"  # itself: sqrt(1e-7)
+    assert lines[1].split() == ["1", "0.0003", "square", f"images/square/{query.name}"]
+    assert len(lines) == 1 + 3 + 1 and lines[-1] == f"montage: {tmp_path / 'm.png'}"
+    distances = [float(line.split()[1]) for line in lines[1:4]]
+    assert distances == sorted(distances)
+    with Image.open(tmp_path / "m.png") as montage:
+        assert montage.width > montage.height  # one row: the query and its 3 neighbours
+
+
+def test_the_decision_follows_the_threshold(indexed, tmp_path, capsys):
+    _, model, gallery = indexed
+    far = tmp_path / "far.png"
+    Image.fromarray(np.tile(np.array([0, 255], np.uint8), (16, 8))).save(far)
+    capsys.readouterr()
+    assert main(["search", "--gallery", str(gallery), "--model", str(model), str(far), "-k", "1"]) == 0
+    heading = capsys.readouterr().out.splitlines()[0]
+    nearest = float(heading.split("nearest ")[1].split()[0]) if "unknown" in heading else None
+    # the decision follows the printed distance and the model's threshold, whichever it is
+    threshold = load_model(model).threshold
+    if nearest is None:
+        assert float(heading.split("distance ")[1].split()[0]) < threshold
+    else:
+        assert heading.startswith(f"{far}: unknown") and nearest >= threshold
+
+
+def test_add_appends_and_a_named_source_is_enrolled(indexed, tmp_path, capsys):
+    folder, model, gallery = indexed
+    copy = tmp_path / "g.npz"
+    copy.write_bytes(gallery.read_bytes())
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(extra / "blank.png")
+    assert main(["index", "--model", str(model), "--data", str(extra), "--output", str(copy), "--add",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == f"enrolled 1 images; {copy}: 25 images, 3 labels, exact search"
+    assert main(["index", "--model", str(model), "--data", "mnist-sample", "--output", str(tmp_path / "s.npz"),
+                 "--approximate", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == f"enrolled 5000 images; {tmp_path / 's.npz'}: 5000 images, " \
+                                              "10 labels, approximate search"
+    assert "hnsw" in np.load(tmp_path / "s.npz").files
+
+
+def test_errors_are_one_line(indexed, tmp_path, capsys):
+    folder, model, gallery = indexed
+    other = tmp_path / "other.keras"
+    save_model(SiameseModel(build_tower("seed", (16, 17, 1), 8), threshold=0.5), other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    query = str(next((folder / "circle").iterdir()))
+    cases = [
+        (["search", "--gallery", str(gallery), "--model", str(other), query], "built with another model"),
+        (["search", "--gallery", str(tmp_path / "none.npz"), query], "none.npz: gallery file not found"),
+        (["search", "--gallery", str(text), query], "notes.txt: not a gallery file"),
+        (["search", "--gallery", str(gallery), str(text)], "notes.txt"),
+        (["index", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x.npz"),
+          "--add"], "x.npz: gallery file not found"),
+    ]
+    for argv, fragment in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        assert fragment in error_line(capsys), argv
+    with pytest.raises(SystemExit):
+        main(["search", "--gallery", str(gallery), query, "-k", "0"])
+
+
+def test_serve_without_the_extra_names_the_pip_command(indexed, monkeypatch, capsys):
+    _, model, _ = indexed
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    assert main(["serve", "--model", str(model)]) == 2
+    assert error_line(capsys) == "siamese serve: error: siamese serve needs uvicorn: pip install 'keras-siamese[serve]'"
