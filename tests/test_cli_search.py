@@ -104,3 +104,26 @@ def test_serve_without_the_extra_names_the_pip_command(indexed, monkeypatch, cap
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     assert main(["serve", "--model", str(model)]) == 2
     assert error_line(capsys) == "siamese serve: error: siamese serve needs uvicorn: pip install 'keras-siamese[serve]'"
+
+
+def test_evaluate_reports_open_set_identification(indexed, tmp_path, capsys):
+    import json
+
+    from keras_siamese import embed
+    from keras_siamese.evaluation import evaluation_images
+    from keras_siamese.metrics.identification import identification_report
+
+    folder, model, _ = indexed
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), "--data", str(folder), "--split", "all", "--output",
+                 str(tmp_path / "e"), "--episodes", "20", "--quiet"]) == 0
+    reported = json.loads((tmp_path / "e" / "metrics.json").read_text())["identification"]
+    loaded = load_model(model)
+    images, _ = evaluation_images(loaded, str(folder), "all", progress=False)
+    expected = identification_report(embed(loaded, images.images), images.labels, loaded.threshold, seed=0)
+    assert reported["identification_rate"] == pytest.approx(expected["identification_rate"])
+    assert reported["unknown_rejection_rate"] == pytest.approx(expected["unknown_rejection_rate"])
+    assert (reported["known_probes"], reported["unknown_probes"]) == (2 * 4, 8)  # 2 known classes of 8, 1 unknown
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("open-set identification"))
+    assert line.endswith(f"{expected['identification_rate']:.4f} identified at the threshold, "
+                         f"{expected['unknown_rejection_rate']:.4f} of unknowns rejected")

@@ -12,6 +12,7 @@ from keras_siamese.data.pairs import all_pairs, one_positive_one_negative
 from keras_siamese.data.sources import SOURCES, load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import embed_images, pair_distances
+from keras_siamese.metrics.identification import identification_report
 from keras_siamese.metrics.one_shot import one_shot_report
 from keras_siamese.metrics.retrieval import retrieval_report
 from keras_siamese.metrics.verification import decision_metrics, roc, verification_report
@@ -99,6 +100,7 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
         "verification": verification_report(distances, same, model.threshold),
         "retrieval": retrieval_report(embeddings, images.labels),
         "one_shot": one_shot_report(embeddings, images.labels, episodes=episodes, seed=seed),
+        "identification": identification_report(embeddings, images.labels, model.threshold, seed=seed),
         **seen_in_training(model, evaluated),
     }
     gap = threshold_gap(model, evaluated, distances, same, metrics["verification"])

@@ -59,6 +59,10 @@ def format_table(metrics):
     ]
     rows += [(f"{key.replace('_', '-')} one-shot accuracy", f"{value:.4f}")
              for key, value in o.items() if key.endswith("_way")]
+    if metrics.get("identification"):
+        i = metrics["identification"]
+        rows.append(("open-set identification", f"{i['identification_rate']:.4f} identified at the threshold, "
+                     f"{i['unknown_rejection_rate']:.4f} of unknowns rejected"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
