@@ -4,7 +4,7 @@
 # Slow tests run unless FAST=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh ".[dev,jax]" "torch==2.13.0"
+bash scripts/setup.sh ".[dev,jax,serve]" "torch==2.13.0"
 export TF_CPP_MIN_LOG_LEVEL=3
 marks=()
 [ "${FAST:-0}" = 1 ] && marks=(-m "not slow")
