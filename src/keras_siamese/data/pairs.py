@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_siamese.errors import SiameseError
+from keras_siamese.numeric import group_by_class
 
 # `all_pairs` refuses more pairs than this (about 64 MB of indices, labels and distances).
 MAX_ALL_PAIRS = 2_000_000
@@ -18,13 +19,10 @@ def one_positive_one_negative(labels, rng):
     """
     labels = np.asarray(labels)
     n = len(labels)
-    classes, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    classes, codes = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
         raise SiameseError(f"pairs need at least 2 classes; received {len(classes)}")
-    order = np.argsort(codes, kind="stable")  # images grouped by class
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n) - starts[codes[order]]
+    order, starts, counts, rank = group_by_class(codes)
     size, start = counts[codes], starts[codes]
 
     # positive: shift the image's rank within its class by 1..size-1 (never itself)

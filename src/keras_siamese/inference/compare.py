@@ -4,6 +4,7 @@ import numpy as np
 
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import embed_images
+from keras_siamese.metrics.neighbours import euclidean
 
 
 def decide(model, distances):
@@ -19,7 +20,7 @@ def distances(model, images_a, images_b):
     b = embed_images(model, images_b)
     if len(a) != len(b):
         raise SiameseError(f"images_a and images_b differ in length: {len(a)} and {len(b)}")
-    return np.linalg.norm(a - b, axis=1)
+    return euclidean(a, b)
 
 
 def compare(model, image_a, image_b):

@@ -7,8 +7,10 @@ import numpy as np
 from keras_siamese.data.dataset import to_uint8
 from keras_siamese.data.folder import read_images
 from keras_siamese.errors import SiameseError
+from keras_siamese.metrics.neighbours import euclidean
 
 PIXELS_PER_BATCH = 2**20  # batches of 1,024 MNIST-size images, 256 of 64x64, 16 of 224x224
+PAIRS_PER_BLOCK = 2**16  # pair distances in blocks, so the float64 differences stay small
 
 
 def tower_of(model):
@@ -51,6 +53,10 @@ def embed_images(model, images, batch_size=None, progress=False):
 
 
 def pair_distances(embeddings, pairs):
-    """Euclidean distances of the index pairs `(M, 2)` from precomputed embeddings."""
-    pairs = np.asarray(pairs)
-    return np.linalg.norm(embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]], axis=1)
+    """Euclidean distances (the model's, see `euclidean`) of the index pairs `(M, 2)` from embeddings."""
+    pairs = np.asarray(pairs).reshape(-1, 2)
+    distances = np.empty(len(pairs))
+    for start in range(0, len(pairs), PAIRS_PER_BLOCK):
+        a, b = pairs[start:start + PAIRS_PER_BLOCK].T
+        distances[start:start + len(a)] = euclidean(embeddings[a], embeddings[b])
+    return distances

@@ -2,12 +2,12 @@
 
 from keras_siamese.losses.contrastive import ContrastiveLoss, contrastive
 from keras_siamese.losses.in_batch import InBatchContrastiveLoss, in_batch_contrastive
-from keras_siamese.losses.pairwise import pair_masks, pairwise_distances
+from keras_siamese.losses.pairwise import anchor_shares, pair_masks
 from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLoss, supervised_contrastive
 from keras_siamese.losses.triplet import TripletLoss, batch_hard_triplet, semi_hard_triplet
 
 __all__ = [
     "ContrastiveLoss", "contrastive", "InBatchContrastiveLoss", "in_batch_contrastive",
-    "pair_masks", "pairwise_distances", "SupervisedContrastiveLoss", "supervised_contrastive",
+    "anchor_shares", "pair_masks", "SupervisedContrastiveLoss", "supervised_contrastive",
     "TripletLoss", "batch_hard_triplet", "semi_hard_triplet",
 ]

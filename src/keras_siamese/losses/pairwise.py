@@ -1,14 +1,10 @@
-"""Distance matrices and pair masks over one batch of embeddings, for in-batch losses."""
+"""Pair masks and per-anchor reductions over one batch of embeddings, for in-batch losses.
+
+The in-batch losses return one value per anchor (row of the batch), as Keras losses
+do per sample, so that `reduction` and `sample_weight` apply to them.
+"""
 
 from keras import ops
-
-
-def pairwise_distances(embeddings, epsilon=1e-12):
-    """Euclidean distances between all rows, shape `(batch, batch)`; the square root is clamped."""
-    e = ops.cast(embeddings, "float32")
-    squared_norms = ops.sum(ops.square(e), axis=1)
-    squared = squared_norms[:, None] + squared_norms[None, :] - 2.0 * ops.matmul(e, ops.transpose(e))
-    return ops.sqrt(ops.maximum(squared, epsilon))
 
 
 def pair_masks(labels):
@@ -20,6 +16,13 @@ def pair_masks(labels):
     return ops.cast(positive, "float32"), ops.cast(ops.logical_not(same), "float32")
 
 
-def masked_mean(values, mask):
-    """Mean of `values` where `mask` is 1; 0 when the mask is empty."""
-    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
+def anchor_shares(values, mask):
+    """Each anchor's share of the mean of `values` over the pairs where `mask` is 1, shape `(batch,)`.
+
+    Anchor `i` gets `batch * sum_j(mask * values)[i] / sum(mask)`: its own mean over
+    its pairs when every anchor has as many pairs, and in any case values whose
+    mean over the batch is the mean over all pairs. 0 for an anchor without
+    pairs; all 0 when the mask is empty.
+    """
+    batch = ops.cast(ops.shape(mask)[0], "float32")
+    return batch * ops.sum(values * mask, axis=1) / ops.maximum(ops.sum(mask), 1.0)

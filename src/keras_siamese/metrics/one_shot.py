@@ -3,7 +3,9 @@
 import numpy as np
 
 from keras_siamese.errors import SiameseError
+from keras_siamese.metrics.neighbours import euclidean
 from keras_siamese.metrics.retrieval import check_embeddings, check_positive_int
+from keras_siamese.numeric import group_by_class
 
 # Episodes are drawn in blocks holding about this many random numbers or embedding values.
 _BLOCK_VALUES = 1 << 20
@@ -26,7 +28,7 @@ def n_way_one_shot_accuracy(embeddings, labels, n_way, episodes=1000, seed=0):
     episodes = check_positive_int(episodes, "episodes")
     if n_way < 2:
         raise SiameseError(f"n_way must be at least 2; received {n_way}")
-    counts = np.bincount(classes)
+    members, starts, counts, _ = group_by_class(classes)
     query_classes = np.flatnonzero(counts >= 2)
     if len(counts) < 2 or len(query_classes) == 0:
         raise SiameseError(
@@ -34,8 +36,6 @@ def n_way_one_shot_accuracy(embeddings, labels, n_way, episodes=1000, seed=0):
             f"{len(counts)} classes, the largest with {counts.max()} images"
         )
     n_way = min(n_way, len(counts))
-    members = np.argsort(classes, kind="stable")  # image indices grouped by class
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rng = np.random.default_rng(seed)
     block = max(1, _BLOCK_VALUES // max(len(counts), n_way * embeddings.shape[1]))
     hits = 0.0
@@ -53,7 +53,7 @@ def n_way_one_shot_accuracy(embeddings, labels, n_way, episodes=1000, seed=0):
         support_rank[:, 0] = (query_rank + shift) % own_count
         query = members[starts[query_class] + query_rank]
         support = members[starts[episode_classes] + support_rank]
-        distances = ((embeddings[support] - embeddings[query][:, None, :]) ** 2).sum(axis=2)
+        distances = euclidean(embeddings[support], embeddings[query][:, None, :])
         tied = distances == distances.min(axis=1, keepdims=True)
         hits += (tied[:, 0] / tied.sum(axis=1)).sum()  # column 0 is the query's class
     return float(hits / episodes)

@@ -9,6 +9,7 @@ Unlike that library (faiss), neighbour lists are exact and not capped at 1023.
 import numpy as np
 
 from keras_siamese.errors import SiameseError
+from keras_siamese.metrics.neighbours import squared_distances
 
 DEFAULT_K = 5
 
@@ -94,8 +95,7 @@ def retrieval_report(embeddings, labels, k=None, chunk=1024):
 
 def _nearest_neighbours(embeddings, squared_norms, rows, depth):
     """Indices of the `depth` nearest other images for each query in `rows`, nearest first."""
-    squared = (squared_norms[rows, None] + squared_norms[None, :]
-               - 2.0 * embeddings[rows] @ embeddings.T)
+    squared = squared_distances(embeddings[rows], embeddings, squared_norms)
     squared[np.arange(len(rows)), rows] = np.inf  # a query never retrieves itself
     candidates = np.argpartition(squared, depth - 1, axis=1)[:, :depth]
     order = np.argsort(np.take_along_axis(squared, candidates, axis=1), axis=1)

@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_siamese.models.distance import clamped_sqrt, euclidean
+from keras_siamese.numeric import EPSILON
+
 
 @keras.saving.register_keras_serializable(package="keras_siamese")
 class EuclideanDistance(keras.layers.Layer):
@@ -12,7 +15,7 @@ class EuclideanDistance(keras.layers.Layer):
     so identical inputs give a finite gradient (as the seed's `K.epsilon()`).
     """
 
-    def __init__(self, epsilon=1e-7, **kwargs):
+    def __init__(self, epsilon=EPSILON, **kwargs):
         super().__init__(**kwargs)
         if not epsilon > 0:
             raise ValueError(f"epsilon must be positive. Received: epsilon={epsilon}")
@@ -21,8 +24,7 @@ class EuclideanDistance(keras.layers.Layer):
     def call(self, inputs):
         a, b = inputs
         a, b = ops.cast(a, self.compute_dtype), ops.cast(b, self.compute_dtype)
-        squared = ops.sum(ops.square(a - b), axis=-1, keepdims=True)
-        return ops.sqrt(ops.maximum(squared, self.epsilon))
+        return ops.expand_dims(euclidean(a, b, self.epsilon), -1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 1)
@@ -41,8 +43,7 @@ class L2Normalize(keras.layers.Layer):
 
     def call(self, inputs):
         inputs = ops.cast(inputs, self.compute_dtype)
-        norm = ops.sqrt(ops.maximum(ops.sum(ops.square(inputs), axis=-1, keepdims=True), self.epsilon))
-        return inputs / norm
+        return inputs / clamped_sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True), self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape
