@@ -372,11 +372,15 @@ def test_calibrate_on_a_split_without_positive_pairs_names_the_split_and_the_fix
     assert "the val split of" in err and "no class with 2 images" in err and "--split all" in err
 
 
-def test_a_folder_given_as_model_is_named_a_folder(trained, capsys):
+def test_a_folder_or_a_symlink_loop_given_as_model_is_named_so(trained, tmp_path, capsys):
     _, model = trained
     assert main(["compare", "--model", str(model.parent), "a.png", "b.png"]) == 2
     assert error_line(capsys) == (f"siamese compare: error: {model.parent}: is a folder, not a model file "
                                   "(use the model.keras inside it)")
+    loop = tmp_path / "loop.keras"
+    loop.symlink_to(loop)
+    assert main(["compare", "--model", str(loop), "a.png", "b.png"]) == 2
+    assert error_line(capsys).endswith("loop.keras: a symbolic link to nothing (broken, or a loop)")
 
 
 def test_long_error_messages_are_cut_after_whole_sentences():

@@ -20,6 +20,8 @@ def load_model(path):
     if path.is_dir():
         inside = " (use the model.keras inside it)" if (path / "model.keras").is_file() else ""
         raise SiameseError(f"{path}: is a folder, not a model file{inside}")
+    if path.is_symlink() and not path.exists():
+        raise SiameseError(f"{path}: a symbolic link to nothing (broken, or a loop)")
     if not path.is_file():
         raise SiameseError(f"{path}: model file not found")
     if path.suffix != ".keras":
