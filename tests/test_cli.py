@@ -197,6 +197,30 @@ def test_train_with_unlabelled_images_and_class_level_validation(trained, tmp_pa
     assert settings["unlabeled"] == str(folder / "circle") and settings["val_split"] == "images"
 
 
+def test_an_interrupted_run_resumes_from_the_command_line(trained, tmp_path, capsys, monkeypatch):
+    from keras_siamese.training import checkpoint
+
+    folder, _ = trained
+    out = tmp_path / "run"
+    real_save = checkpoint.save
+
+    def save_then_interrupt(folder_, trainer, epoch, history):
+        real_save(folder_, trainer, epoch, history)
+        raise KeyboardInterrupt  # Ctrl-C right after the first epoch's checkpoint
+
+    monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
+    argv = ["train", "--data", str(folder), "--output", str(out), *QUICK[:-1], "--epochs", "2", "--quiet"]
+    assert main(argv) == 130
+    assert f"siamese train --resume {out}" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["status"] == "incomplete"
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    record = json.loads((out / "config.json").read_text())
+    assert record["status"] == "complete" and record["epochs_run"] == 2
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint to resume" in error_line(capsys)
+
+
 def test_colour_folder_keeps_colour_when_only_the_size_is_given(tmp_path):
     from conftest import write_folder
 

@@ -1,6 +1,8 @@
 """`siamese train`: train a model and write model.keras, training_plot.png, history.json, config.json."""
 
 import argparse
+import sys
+from pathlib import Path
 
 from keras_siamese.cli._options import add_data_options, image_size
 
@@ -21,6 +23,9 @@ def add_parser(commands):
     p = commands.add_parser("train", help="train a model", description=DESCRIPTION)
     add_data_options(p)
     p.add_argument("--output", default="output", help="folder for the outputs (default: output)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the interrupted run whose --output was DIR from its last finished epoch "
+                        "(every epoch end is checkpointed there); its own settings apply, other flags are ignored")
     p.add_argument("--recipe", default="default", choices=list(RECIPES), help=RECIPES.describe())
     model = p.add_argument_group("model")
     model.add_argument("--tower", choices=list(TOWERS), help=TOWERS.describe())
@@ -75,11 +80,21 @@ def add_parser(commands):
 
 def run(args):
     from keras_siamese.training.config import TrainConfig
-    from keras_siamese.training.trainer import train
+    from keras_siamese.training.trainer import resume, train
 
     settings = {name: value for name, value in vars(args).items()
                 if name in TrainConfig.__dataclass_fields__ and name not in ("recipe", "data")}
-    result = train(args.data, output=args.output, recipe=args.recipe, progress=not args.quiet, **settings)
+    output = args.resume or args.output
+    try:
+        if args.resume:
+            result = resume(args.resume, progress=not args.quiet)
+        else:
+            result = train(args.data, output=output, recipe=args.recipe, progress=not args.quiet, **settings)
+    except KeyboardInterrupt:
+        if (Path(output) / "checkpoint.json").is_file():
+            print(f"the last finished epoch is saved; continue with: siamese train --resume {output}",
+                  file=sys.stderr)
+        raise
     figures = result.model.calibration
     print(f"trained {result.record['epochs_run']} epochs in {result.seconds:.1f} s on {result.record['backend']}")
     print(f"threshold {result.model.threshold:.4f} ({figures['rule']} on {figures['split']} pairs: "

@@ -33,11 +33,15 @@ from keras_siamese.data.dataset import (
 )
 from keras_siamese.data.folder import list_images, read_images, resize_images
 from keras_siamese.data.sources import load_splits
+from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
 from keras_siamese.models.siamese import SiameseModel
 from keras_siamese.models.towers import build_tower
 from keras_siamese.seeds import VALIDATION_SEED
 from keras_siamese.training.callbacks import TRAINING_EMBED_BATCH, ValidationMetrics, refresh_batch_norm
+from keras_siamese.training.checkpoint import Checkpoint, read_state
+from keras_siamese.training.checkpoint import remove as remove_checkpoint
+from keras_siamese.training.checkpoint import restore as restore_checkpoint
 from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
 from keras_siamese.training.objectives import build_objective
 
@@ -135,6 +139,7 @@ class Trainer:
             settings["unlabeled"] = str(unlabeled)
         self.config = make_config(recipe, data=source_name(data), **settings)
         self.data = data if data is not None else self.config.data
+        self.data_record = None if source_name(self.data) == "array" else str(self.data)
         self.progress = progress
         self.history = {}
 
@@ -177,15 +182,18 @@ class Trainer:
         self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=self.objective.loss)
         return self
 
-    def fit(self, callbacks=(), initial_epoch=0):
-        """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics."""
+    def fit(self, callbacks=(), initial_epoch=0, checkpoint=None):
+        """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics.
+        With `checkpoint` (a folder), the state is saved there at every epoch end (see `restore`)."""
         self.batches.set_epoch(initial_epoch)
-        validation = self.validation_callbacks() if self.validate else []
+        self.callbacks = self.validation_callbacks() if self.validate else []
+        if checkpoint is not None:
+            self.callbacks.append(Checkpoint(self, checkpoint))
         fit = self.objective.model.fit(
             self.batches,
             epochs=self.config.epochs,
             initial_epoch=initial_epoch,
-            callbacks=validation + list(callbacks),
+            callbacks=self.callbacks + list(callbacks),
             verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
         )
         for key, values in fit.history.items():
@@ -202,6 +210,27 @@ class Trainer:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.patience, restore_best_weights=True))
         return callbacks
+
+    def restore(self, folder):
+        """Load the checkpoint in `folder` into this built trainer; returns the epoch to continue from."""
+        return restore_checkpoint(folder, self)
+
+    @classmethod
+    def resume(cls, folder, data: TrainingData = None, progress=True):
+        """A prepared, built trainer for the interrupted run checkpointed in `folder`, and the epoch to
+        continue from. `data` is needed only when the run trained on arrays."""
+        state = read_state(folder)
+        settings = dict(state["settings"])
+        recipe = settings.pop("recipe")
+        settings.pop("data")
+        data = data if data is not None else state["data"]
+        if data is None:
+            raise SiameseError(f"{folder}: the run trained on arrays; pass them again to resume it")
+        if settings.get("unlabeled") == "array":
+            raise SiameseError(f"{folder}: the run's unlabelled images were arrays; resume it from Python")
+        trainer = cls(data, recipe, progress, **settings)
+        trainer.prepare().build()
+        return trainer, trainer.restore(folder)
 
     def finish(self):
         """Refresh batch-norm statistics, calibrate the threshold, and write the run record into the model."""
@@ -221,6 +250,7 @@ class Trainer:
             "train_seconds": round(self.seconds, 2),
             "threshold": siamese.threshold,
             "calibration": siamese.calibration,
+            "status": "complete",
         }
         trained_classes = [splits.train.class_names[c] for c in np.unique(splits.train.labels)]
         siamese.info = {"training": self.record["settings"], "data": splits.source, "version": __version__,
@@ -249,8 +279,35 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
 
         check_output_folder(output)
     trainer = Trainer(data, recipe, progress, **settings)
-    trainer.prepare().build().fit(callbacks).finish()
+    trainer.prepare().build().fit(callbacks, checkpoint=output)
+    return _finish(trainer, output)
+
+
+def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> TrainResult:
+    """Continue the interrupted `train` run whose output folder is `folder`, from its last finished epoch.
+
+    The final weights are those the uninterrupted run would have reached (see docs/design.md for the
+    tolerance per backend). `data` is needed only for runs on arrays.
+    """
+    from keras_siamese.outputs import check_output_folder
+
+    check_output_folder(folder)
+    trainer, epoch = Trainer.resume(folder, data, progress)
+    if epoch < trainer.config.epochs and not _stopped_early(trainer):
+        trainer.fit(callbacks, initial_epoch=epoch, checkpoint=folder)
+    return _finish(trainer, folder)
+
+
+def _stopped_early(trainer):
+    state = getattr(trainer, "restored_early_stopping", (None, None))[0]
+    return bool(state and state.get("stopped_epoch"))
+
+
+def _finish(trainer, output):
+    trainer.finish()
     paths = trainer.write(output) if output is not None else {}
+    if output is not None:
+        remove_checkpoint(output)
     return trainer.result(paths)
 
 

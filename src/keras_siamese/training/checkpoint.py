@@ -1,0 +1,114 @@
+"""Checkpoints at every epoch end, and resuming an interrupted run from the last one.
+
+A checkpoint is `checkpoint.npz` (every variable of the training model, random
+generator states of augmentation and dropout included, and of the optimizer)
+plus `checkpoint.json` (the settings and data, the epoch, the history so far,
+and the early-stopping counters), each written atomically, the JSON last: it
+names the epoch the arrays hold. The batches of epoch `e` are a function of
+(seed, e), so a resumed run draws what the uninterrupted one would have.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_siamese.atomic import atomic_path, write_json
+from keras_siamese.errors import SiameseError
+
+ARRAYS, STATE = "checkpoint.npz", "checkpoint.json"
+EARLY_STOPPING_STATE = ("wait", "best", "best_epoch", "stopped_epoch")
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Writes the trainer's state into `folder` at the end of every epoch. Placed after early stopping, it
+    sees that callback's updated counters, and puts back restored ones when training begins."""
+
+    def __init__(self, trainer, folder):
+        super().__init__()
+        self.trainer, self.folder, self.logged = trainer, Path(folder), {}
+
+    def on_train_begin(self, logs=None):
+        restored = getattr(self.trainer, "restored_early_stopping", None)
+        stopping = _early_stopping(self.trainer)
+        if restored and stopping is not None and restored[0]:
+            for name, value in restored[0].items():
+                if value is not None:  # an infinite best was written as null: keep the fresh one
+                    setattr(stopping, name, value)
+            stopping.best_weights = restored[1]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.logged.setdefault(key, []).append(float(value))
+        history = {key: [*self.trainer.history.get(key, []), *values] for key, values in self.logged.items()}
+        save(self.folder, self.trainer, epoch, history)
+
+
+def _early_stopping(trainer):
+    return next((c for c in trainer.callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+
+
+def save(folder, trainer, epoch, history):
+    """Write the checkpoint of finished epoch `epoch` (0-based) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model, optimizer = trainer.objective.model, trainer.objective.model.optimizer
+    arrays = {f"model/{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
+    arrays |= {f"optimizer/{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)}
+    stopping = _early_stopping(trainer)
+    early = None
+    if stopping is not None:
+        early = {name: _plain(getattr(stopping, name, None)) for name in EARLY_STOPPING_STATE}
+        if stopping.best_weights is not None:
+            arrays |= {f"best/{i}": np.asarray(w) for i, w in enumerate(stopping.best_weights)}
+    with atomic_path(folder / ARRAYS) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    state = {"status": "incomplete", "epoch": epoch, "settings": trainer.config.to_dict(),
+             "data": trainer.data_record, "history": history, "early_stopping": early}
+    write_json(folder / STATE, state)
+    write_json(folder / "config.json", {  # the folder says that its run has not finished
+        "status": "incomplete", "epochs_run": epoch + 1, "resume": f"siamese train --resume {folder}",
+        "settings": state["settings"]})
+
+
+def remove(folder):
+    """Remove the checkpoint files of a finished run."""
+    for name in (ARRAYS, STATE):
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
+def _plain(value):
+    return float(value) if isinstance(value, (np.floating, float)) else value
+
+
+def read_state(folder):
+    """The checkpoint record of `folder`; SiameseError when there is none or it is unreadable."""
+    path = Path(folder) / STATE
+    if not path.is_file() or not (Path(folder) / ARRAYS).is_file():
+        raise SiameseError(f"{folder}: no checkpoint to resume ({STATE} and {ARRAYS} are written at each epoch end)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise SiameseError(f"{path}: unreadable checkpoint ({error})") from None
+
+
+def restore(folder, trainer):
+    """Load the checkpoint in `folder` into a built trainer; returns the epoch to start from."""
+    state = read_state(folder)
+    with np.load(Path(folder) / ARRAYS) as arrays:
+        model = trainer.objective.model
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_variables)
+        for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+            stored = sorted((k for k in arrays.files if k.startswith(prefix + "/")), key=lambda k: int(k.split("/")[1]))
+            if len(stored) != len(variables):
+                raise SiameseError(f"{folder}: the checkpoint does not fit this model ({prefix} variables: "
+                                   f"{len(stored)} stored, {len(variables)} built)")
+            for variable, key in zip(variables, stored):
+                variable.assign(arrays[key])
+        best = sorted((k for k in arrays.files if k.startswith("best/")), key=lambda k: int(k.split("/")[1]))
+        best_weights = [arrays[k] for k in best] or None
+    trainer.history = {key: list(values) for key, values in state["history"].items()}
+    trainer.restored_early_stopping = (state.get("early_stopping"), best_weights)
+    return state["epoch"] + 1

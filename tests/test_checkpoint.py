@@ -1,0 +1,65 @@
+"""Checkpoints and resume: an interrupted run continues to the weights the uninterrupted one reaches."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import synthetic_images
+from keras_siamese import SiameseError
+from keras_siamese.training.trainer import Trainer, resume, train
+
+pytestmark = pytest.mark.core
+
+SETTINGS = dict(epochs=3, batch_size=16, images_per_class=4, embedding_dim=8, val_fraction=0.25, progress=False,
+                patience=2)
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Simulates a crash: raises once `epochs` epochs have ended (after their checkpoint is written)."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def weights(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.tower.weights]
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path, augment):
+    data = synthetic_images(classes=3, per_class=12)
+    settings = {**SETTINGS, "augment": augment}
+    whole = train(data, output=tmp_path / "whole", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **settings)
+    record = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert record["status"] == "incomplete" and record["epochs_run"] == 1
+    assert not (tmp_path / "cut" / "model.keras").exists()
+    resumed = resume(tmp_path / "cut", data=data, progress=False)
+    for a, b in zip(weights(whole.model), weights(resumed.model)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert resumed.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-5)
+    assert resumed.model.threshold == pytest.approx(whole.model.threshold, rel=1e-5)
+    final = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert final["status"] == "complete"
+    assert not (tmp_path / "cut" / "checkpoint.npz").exists()  # a finished run keeps no checkpoint
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    with pytest.raises(SiameseError, match="no checkpoint to resume"):
+        resume(tmp_path)
+
+
+def test_a_run_on_arrays_resumes_only_with_its_arrays(tmp_path):
+    data = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
+    with pytest.raises(SiameseError, match="pass them again"):
+        Trainer.resume(tmp_path / "cut")
