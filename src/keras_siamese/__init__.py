@@ -14,6 +14,7 @@ _API = {
     "train": "keras_siamese.training.trainer",
     "TrainResult": "keras_siamese.training.trainer",
     "Trainer": "keras_siamese.training.trainer",
+    "resume": "keras_siamese.training.trainer",
     "TrainConfig": "keras_siamese.training.config",
     "load_model": "keras_siamese.inference.model_io",
     "save_model": "keras_siamese.inference.model_io",
