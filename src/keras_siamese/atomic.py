@@ -29,6 +29,7 @@ LOCK_SUFFIX = ".siamese-lock"
 LOCK_WAIT = 30.0  # seconds a writer waits for another process to finish writing the same file
 _OURS = re.compile(r"^\..*" + re.escape(TMP_MARK) + r"(\d+)-")
 _held = {}  # lock file -> [file descriptor, depth]: this process's locks, so they nest
+_swept = set()  # folders whose stale files this process has removed already
 
 
 def resolve_target(path):
@@ -57,7 +58,8 @@ def atomic_path(path):
     path = Path(path)
     target = resolve_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent)
+    if str(target.parent.absolute()) not in _swept:  # once per folder: writing many files stays linear
+        remove_stale(target.parent)
     with exclusive(target):
         mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}{os.getpid()}-", suffix=target.suffix,
@@ -148,6 +150,7 @@ def remove_stale(folder):
         entries = list(os.scandir(folder))
     except OSError:
         return
+    _swept.add(str(Path(folder).absolute()))
     for entry in entries:
         match = _OURS.match(entry.name)
         if match and not _alive(int(match.group(1))):
