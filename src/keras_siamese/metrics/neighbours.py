@@ -62,14 +62,16 @@ def _nearest_block(base, norms, queries, k):
     best = best_scores = None
     for start in range(0, len(base), BASE_BLOCK):
         block = base[start:start + BASE_BLOCK]
-        scores = norms[start:start + len(block), None] - 2.0 * (block @ queries_t)  # (B, Q): BLAS-friendly
+        # block @ queries_t keeps BLAS on contiguous rows (one query: a fast matrix-vector product);
+        # the copy to (Q, B) makes the partition below run along contiguous memory
+        scores = np.ascontiguousarray((norms[start:start + len(block), None] - 2.0 * (block @ queries_t)).T)
         take = min(k, len(block))
-        local = np.argpartition(scores, take - 1, axis=0)[:take]
-        local_scores = np.take_along_axis(scores, local, axis=0)
+        local = np.argpartition(scores, take - 1, axis=1)[:, :take]
+        local_scores = np.take_along_axis(scores, local, axis=1)
         if best is None:
             best, best_scores = local + start, local_scores
         else:
-            merged, merged_scores = np.vstack([best, local + start]), np.vstack([best_scores, local_scores])
-            keep = np.argpartition(merged_scores, k - 1, axis=0)[:k]
-            best, best_scores = np.take_along_axis(merged, keep, axis=0), np.take_along_axis(merged_scores, keep, 0)
-    return best.T
+            merged, merged_scores = np.hstack([best, local + start]), np.hstack([best_scores, local_scores])
+            keep = np.argpartition(merged_scores, k - 1, axis=1)[:, :k]
+            best, best_scores = np.take_along_axis(merged, keep, axis=1), np.take_along_axis(merged_scores, keep, 1)
+    return best
