@@ -249,28 +249,10 @@ def test_an_application_tower_trains_on_colour_images(tmp_path):
     from conftest import write_folder
 
     folder = write_folder(tmp_path / "colour", per_class=8, size=32, mode="RGB")
-    argv = ["train", "--data", str(folder), "--tower", "mobilenet_v3_small", "--image-size", "32",
+    argv = ["train", "--data", str(folder), "--tower", "mobilenet-v3-small", "--image-size", "32",
             "--output", str(tmp_path / "o"), *QUICK]
     assert main(argv) == 0
     from keras_siamese import load_model
 
     model = load_model(tmp_path / "o" / "model.keras")
     assert model.input_image_shape == (32, 32, 3) and model.threshold is not None
-
-
-def test_embed_accepts_paths_single_images_and_grey_batches(trained):
-    from keras_siamese import SiameseError, embed, load_model
-
-    folder, path = trained
-    model = load_model(path)
-    files = sorted((folder / "circle").iterdir())[:2]
-    from_paths = embed(model, files)
-    from keras_siamese.data.folder import read_images
-
-    pixels = read_images(files, (16, 17), 1)
-    np.testing.assert_allclose(embed(model, pixels), from_paths, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(embed(model, pixels[0]), from_paths[:1], rtol=1e-5, atol=1e-6)  # (H, W, 1)
-    np.testing.assert_allclose(embed(model, pixels[..., 0]), from_paths, rtol=1e-5, atol=1e-6)  # (N, H, W)
-    np.testing.assert_allclose(embed(model, pixels / 255.0), from_paths, rtol=1e-4, atol=1e-5)  # floats
-    with pytest.raises(SiameseError, match="the model takes"):
-        embed(model, np.zeros((2, 8, 8, 1), np.uint8))

@@ -106,7 +106,12 @@ def test_a_failed_write_keeps_the_previous_outputs(tmp_path, tiny_arrays, monkey
     monkeypatch.setattr("keras_siamese.plotting.history.plot_history", broken)
     with pytest.raises(OSError, match="disk full"):
         train(tiny_arrays, output=tmp_path, **{**TINY, "seed": 7})
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for name in ("model.keras", "training_plot.png", "history.json"):
+        assert after[name] == before[name]
+    # the unfinished run says so, and can be resumed from its checkpoint
+    assert json.loads(after["config.json"])["status"] == "incomplete"
+    assert {"checkpoint.json", "checkpoint.npz"} <= set(after)
 
 
 def test_a_bad_calibration_rule_is_refused_before_training(tiny_arrays, monkeypatch):
@@ -118,44 +123,13 @@ def test_a_bad_calibration_rule_is_refused_before_training(tiny_arrays, monkeypa
         train(tiny_arrays, output=None, **{**TINY, "calibrate": "far=2"})
 
 
-def test_pair_losses_augment_both_images_when_asked():
-    from keras_siamese.models import SiameseModel, build_tower
-    from keras_siamese.training.trainer import build_objective
-
-    siamese = SiameseModel(build_tower("seed", (12, 12, 1), 4))
-    for augment, expected in ((True, True), (False, False)):
-        objective = build_objective(siamese, make_config("seed", augment=augment))
-        names = [layer.name for layer in objective.model.layers]
-        assert ("augmentation" in names) is expected and objective.takes_pairs
-
-
-def test_evaluation_rebuilds_the_training_validation_split(tmp_path):
-    from conftest import write_folder
-    from keras_siamese.data.sources import load_splits
-    from keras_siamese.evaluation import evaluation_images
-
-    folder = write_folder(tmp_path / "images", per_class=20)
-    result = train(str(folder), output=None, **{**TINY, "val_fraction": 0.3, "seed": 5})
-    expected = load_splits(folder, seed=5, val_fraction=0.3, progress=False).val
-    found, _ = evaluation_images(result.model, split="val", progress=False)
-    assert sorted(found.ids) == sorted(expected.ids) and len(found) == 15  # 5 of each class's 16
-
-
-def test_plot_history_survives_a_diverged_run(tmp_path):
-    from keras_siamese.plotting.history import plot_history
-
-    nan = float("nan")
-    plot_history({"loss": [nan, nan], "val_loss": [nan, nan], "val_auc": [nan, nan]}, tmp_path / "p.png")
-    assert (tmp_path / "p.png").stat().st_size > 1000
-
-
-def test_bce_head_starts_with_closer_pairs_more_likely_the_same():
-    from keras_siamese.models import SiameseModel, build_tower
-    from keras_siamese.training.trainer import build_objective
-
-    objective = build_objective(SiameseModel(build_tower("seed", (12, 12, 1), 4)), make_config(loss="bce"))
-    p = keras.ops.convert_to_numpy(objective.head(np.array([[0.0], [1.0], [2.0]], "float32")))[:, 0]
-    assert p[0] > 0.5 > p[2] and p[1] == pytest.approx(0.5)
+def test_mixed_precision_trains_the_tower_in_half_precision(tiny_arrays):
+    result = train(tiny_arrays, output=None, mixed_precision=True, **TINY)
+    half = "float16" if keras.config.backend() == "torch" else "bfloat16"
+    conv = next(layer for layer in result.model.tower.layers if isinstance(layer, keras.layers.Conv2D))
+    assert (conv.compute_dtype, conv.variable_dtype) == (half, "float32")
+    assert np.isfinite(result.history["loss"]).all() and np.isfinite(result.model.threshold)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored after building
 
 
 def test_class_level_validation_holds_out_whole_classes_training_never_sees():
