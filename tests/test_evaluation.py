@@ -103,3 +103,15 @@ def test_cli_hints_calibrate_and_calibrating_on_the_new_classes_closes_the_gap(m
     printed = capsys.readouterr().out
     assert "0 of 2 (open set)" in printed
     assert "threshold from other classes" not in printed and "siamese calibrate" not in printed
+
+
+def test_evaluation_rebuilds_the_training_validation_split(tmp_path):
+    from conftest import write_folder
+    from keras_siamese.evaluation import evaluation_images
+
+    folder = write_folder(tmp_path / "images", per_class=20)
+    model = ks.train(str(folder), output=None, progress=False, **{**QUICK, "val_fraction": 0.3, "seed": 5}).model
+    expected = ks.load_splits(folder, seed=5, val_fraction=0.3, progress=False)
+    found, _ = evaluation_images(model, split="val", progress=False)
+    assert sorted(found.ids) == sorted(expected.val.ids) and len(found) == 15  # 5 of each class's 16
+    assert not set(found.ids) & set(expected.train.ids)  # none of the images the model trained on

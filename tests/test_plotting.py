@@ -79,6 +79,12 @@ def test_history_single_epoch_and_loss_only(tmp_path):
     assert_png(tmp_path / "train_only.png")
 
 
+def test_history_of_a_diverged_run_still_plots(tmp_path):
+    nan = float("nan")
+    plot_history({"loss": [nan, nan], "val_loss": [nan, nan], "val_auc": [nan, nan]}, tmp_path / "nan.png")
+    assert_png(tmp_path / "nan.png")
+
+
 def test_history_without_losses_is_an_error(tmp_path):
     with pytest.raises(SiameseError, match="loss"):
         plot_history({"val_auc": [0.9]}, tmp_path / "h.png")

@@ -123,6 +123,7 @@ def test_a_bad_calibration_rule_is_refused_before_training(tiny_arrays, monkeypa
         train(tiny_arrays, output=None, **{**TINY, "calibrate": "far=2"})
 
 
+@pytest.mark.core  # the half type differs by backend
 def test_mixed_precision_trains_the_tower_in_half_precision(tiny_arrays):
     result = train(tiny_arrays, output=None, mixed_precision=True, **TINY)
     half = "float16" if keras.config.backend() == "torch" else "bfloat16"

@@ -1,0 +1,53 @@
+"""Embedding images in every input form, and distances from embeddings (every backend)."""
+
+import numpy as np
+import pytest
+
+from keras_siamese import SiameseError, embed
+from keras_siamese.data.folder import read_images
+from keras_siamese.inference.embedding import default_batch_size, pair_distances
+from keras_siamese.models import SiameseModel, build_tower
+from keras_siamese.numeric import EPSILON
+
+pytestmark = pytest.mark.core
+
+
+@pytest.fixture(scope="module")
+def model():
+    """An untrained model on 16x17 greyscale images: embedding needs no training."""
+    return SiameseModel(build_tower("small", (16, 17, 1), 8, normalize=True))
+
+
+def test_embed_accepts_paths_single_images_and_grey_batches(model, image_folder):
+    files = sorted((image_folder / "circle").iterdir())[:2]
+    from_paths = embed(model, files)
+    assert from_paths.shape == (2, 8) and from_paths.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(from_paths, axis=1), 1.0, rtol=1e-5)  # the tower normalises
+    pixels = read_images(files, (16, 17), 1)
+    np.testing.assert_allclose(embed(model, pixels), from_paths, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(embed(model, files[0]), from_paths[:1], rtol=1e-5, atol=1e-6)  # one path
+    np.testing.assert_allclose(embed(model, pixels[0]), from_paths[:1], rtol=1e-5, atol=1e-6)  # (H, W, 1)
+    np.testing.assert_allclose(embed(model, pixels[..., 0]), from_paths, rtol=1e-5, atol=1e-6)  # (N, H, W)
+    np.testing.assert_allclose(embed(model, pixels / 255.0), from_paths, rtol=1e-4, atol=1e-5)  # floats
+    np.testing.assert_allclose(embed(model.tower, pixels), from_paths, rtol=1e-5, atol=1e-6)  # the tower alone
+    assert embed(model, pixels[:0]).shape == (0, 8)
+    with pytest.raises(SiameseError, match="the model takes"):
+        embed(model, np.zeros((2, 8, 8, 1), np.uint8))
+
+
+def test_batches_do_not_change_embeddings(model, tiny_arrays):
+    images = np.pad(tiny_arrays[0], ((0, 0), (0, 4), (0, 5), (0, 0)))  # 12x12 to the model's 16x17
+    np.testing.assert_allclose(embed(model, images, batch_size=5), embed(model, images), rtol=1e-5, atol=1e-6)
+
+
+def test_pair_distances_by_hand_with_the_model_clamp():
+    embeddings = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]], np.float32)
+    pairs = np.array([[0, 1], [1, 2], [2, 2]])
+    np.testing.assert_allclose(pair_distances(embeddings, pairs), [5.0, np.sqrt(18.0), np.sqrt(EPSILON)], rtol=1e-6)
+    assert pair_distances(embeddings, np.zeros((0, 2), int)).shape == (0,)
+
+
+def test_default_batch_size_follows_the_image_area():
+    assert default_batch_size((28, 28, 1)) == 1024
+    assert default_batch_size((64, 64, 3)) == 256
+    assert default_batch_size((224, 224, 3)) == 16
