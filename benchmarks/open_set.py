@@ -183,7 +183,7 @@ def parse_settings(items):
 
 
 def run_ours(images, labels, settings, budget):
-    """Train with keras_siamese on `images` (class names as labels); returns test-set embedder and figures."""
+    """Train with keras_siamese on `images` (class names as labels); returns the model and its figures."""
     import keras
 
     import keras_siamese as ks
