@@ -49,7 +49,7 @@ def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path, augment):
     assert resumed.model.threshold == pytest.approx(whole.model.threshold, rel=1e-5)
     final = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert final["status"] == "complete"
-    assert not (tmp_path / "cut" / "checkpoint.npz").exists()  # a finished run keeps no checkpoint
+    assert not list((tmp_path / "cut").glob("checkpoint*"))  # a finished run keeps no checkpoint
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
@@ -63,3 +63,19 @@ def test_a_run_on_arrays_resumes_only_with_its_arrays(tmp_path):
         train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
     with pytest.raises(SiameseError, match="pass them again"):
         Trainer.resume(tmp_path / "cut")
+
+
+def test_a_kill_between_the_arrays_and_the_record_resumes_from_the_record(tmp_path):
+    """The next epoch's arrays written, the record not yet: the record's own arrays are still there."""
+    from keras_siamese.training import checkpoint
+
+    data = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
+    state = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
+    (tmp_path / "cut" / checkpoint.arrays_name(1)).write_bytes(b"arrays of an epoch the record never named")
+    assert (tmp_path / "cut" / state["arrays"]).is_file()
+    whole = train(data, output=tmp_path / "whole", **SETTINGS)
+    resumed = resume(tmp_path / "cut", data=data, progress=False)
+    for a, b in zip(weights(whole.model), weights(resumed.model)):
+        np.testing.assert_array_equal(a, b)

@@ -111,7 +111,7 @@ def test_a_failed_write_keeps_the_previous_outputs(tmp_path, tiny_arrays, monkey
         assert after[name] == before[name]
     # the unfinished run says so, and can be resumed from its checkpoint
     assert json.loads(after["config.json"])["status"] == "incomplete"
-    assert {"checkpoint.json", "checkpoint.npz"} <= set(after)
+    assert "checkpoint.json" in after and any(name.startswith("checkpoint-") for name in after)
 
 
 def test_a_bad_calibration_rule_is_refused_before_training(tiny_arrays, monkeypatch):

@@ -1,10 +1,12 @@
 """Checkpoints at every epoch end, and resuming an interrupted run from the last one.
 
-A checkpoint is `checkpoint.npz` (every variable of the training model, random
-generator states of augmentation and dropout included, and of the optimizer)
-plus `checkpoint.json` (the settings and data, the epoch, the history so far,
-and the early-stopping counters), each written atomically, the JSON last: it
-names the epoch the arrays hold. The batches of epoch `e` are a function of
+A checkpoint is `checkpoint-E.npz` (every variable of the training model,
+random generator states of augmentation and dropout included, and of the
+optimizer, after epoch E) plus `checkpoint.json` (the settings and data, the
+epoch, the array file's name, the history so far, and the early-stopping
+counters), each written atomically, the JSON last; the previous epoch's arrays
+are removed only then. A kill at any moment leaves a JSON naming arrays that
+match it. The batches of epoch `e` are a function of
 (seed, e), so a resumed run draws what the uninterrupted one would have.
 """
 
@@ -17,7 +19,11 @@ import numpy as np
 from keras_siamese.atomic import atomic_path, write_json
 from keras_siamese.errors import SiameseError
 
-ARRAYS, STATE = "checkpoint.npz", "checkpoint.json"
+STATE = "checkpoint.json"
+
+
+def arrays_name(epoch):
+    return f"checkpoint-{epoch}.npz"
 EARLY_STOPPING_STATE = ("wait", "best", "best_epoch", "stopped_epoch")
 
 
@@ -61,21 +67,28 @@ def save(folder, trainer, epoch, history):
         early = {name: _plain(getattr(stopping, name, None)) for name in EARLY_STOPPING_STATE}
         if stopping.best_weights is not None:
             arrays |= {f"best/{i}": np.asarray(w) for i, w in enumerate(stopping.best_weights)}
-    with atomic_path(folder / ARRAYS) as tmp:
+    with atomic_path(folder / arrays_name(epoch)) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-    state = {"status": "incomplete", "epoch": epoch, "settings": trainer.config.to_dict(),
+    state = {"status": "incomplete", "epoch": epoch, "arrays": arrays_name(epoch), "settings": trainer.config.to_dict(),
              "data": trainer.data_record, "history": history, "early_stopping": early}
     write_json(folder / STATE, state)
+    _remove_arrays(folder, keep=arrays_name(epoch))
     write_json(folder / "config.json", {  # the folder says that its run has not finished
         "status": "incomplete", "epochs_run": epoch + 1, "resume": f"siamese train --resume {folder}",
         "settings": state["settings"]})
 
 
+def _remove_arrays(folder, keep=None):
+    for path in Path(folder).glob("checkpoint-*.npz"):
+        if path.name != keep:
+            path.unlink(missing_ok=True)
+
+
 def remove(folder):
     """Remove the checkpoint files of a finished run."""
-    for name in (ARRAYS, STATE):
-        (Path(folder) / name).unlink(missing_ok=True)
+    (Path(folder) / STATE).unlink(missing_ok=True)
+    _remove_arrays(folder)
 
 
 def _plain(value):
@@ -85,18 +98,21 @@ def _plain(value):
 def read_state(folder):
     """The checkpoint record of `folder`; SiameseError when there is none or it is unreadable."""
     path = Path(folder) / STATE
-    if not path.is_file() or not (Path(folder) / ARRAYS).is_file():
-        raise SiameseError(f"{folder}: no checkpoint to resume ({STATE} and {ARRAYS} are written at each epoch end)")
+    if not path.is_file():
+        raise SiameseError(f"{folder}: no checkpoint to resume ({STATE} is written at each epoch end)")
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise SiameseError(f"{path}: unreadable checkpoint ({error})") from None
+    if not (Path(folder) / str(state.get("arrays"))).is_file():
+        raise SiameseError(f"{path}: its arrays {state.get('arrays')} are missing")
+    return state
 
 
 def restore(folder, trainer):
     """Load the checkpoint in `folder` into a built trainer; returns the epoch to start from."""
     state = read_state(folder)
-    with np.load(Path(folder) / ARRAYS) as arrays:
+    with np.load(Path(folder) / state["arrays"]) as arrays:
         model = trainer.objective.model
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
