@@ -131,11 +131,16 @@ def main():
          note=lambda: f"link kept: {link.is_symlink()}, target mode {oct(real.stat().st_mode & 0o777)}")
     both = work / "both.keras"
     shutil.copy(model, both)
+    slow = work / "slow"  # 18 images of 6,000 x 6,000: calibrating on them takes seconds, so the runs overlap
+    for c in range(3):
+        (slow / str(c)).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (6000, 6000), 40 * c + i).save(slow / str(c) / f"{i}.png")
     other = threading.Thread(target=case, args=("two calibrates of one model at once: A",
-                                                ["calibrate", "--model", both, "--data", folder, "--quiet"]))
+                                                ["calibrate", "--model", both, "--data", slow, "--quiet"]))
     other.start()
-    time.sleep(0.2)
-    case("two calibrates of one model at once: B", ["calibrate", "--model", both, "--data", folder, "--quiet"])
+    time.sleep(1.5)
+    case("two calibrates of one model at once: B", ["calibrate", "--model", both, "--data", slow, "--quiet"])
     other.join()
     started = time.monotonic()
     case("SIGTERM 10 s into training", ["train", "--output", work / "o3", "--quiet"],
