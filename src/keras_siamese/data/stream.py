@@ -3,15 +3,18 @@
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from keras_siamese.data.folder import read_images
+import numpy as np
+
+from keras_siamese.data.folder import read_image
 
 
 def stream_images(paths, size, channels, batch_size, prefetch=2):
     """Yield uint8 batches `(n <= batch_size, height, width, channels)` of `paths`, in order.
 
-    At most `prefetch + 1` batches are held at once, so memory stays bounded
-    however many files there are; the next batches decode while the caller
-    works on the current one.
+    `prefetch` threads each decode a whole batch, so at most `prefetch + 1`
+    batches are held at once: memory stays bounded however many files there
+    are, and the next batches decode while the caller works on the current one.
+    (One thread per batch: a pool per batch contends for the GIL and was slower.)
     """
     starts = iter(range(0, len(paths), batch_size))
     with ThreadPoolExecutor(max_workers=prefetch) as pool:
@@ -20,7 +23,7 @@ def stream_images(paths, size, channels, batch_size, prefetch=2):
         def submit():
             start = next(starts, None)
             if start is not None:
-                pending.append(pool.submit(read_images, paths[start:start + batch_size], size, channels, False))
+                pending.append(pool.submit(_read_batch, paths[start:start + batch_size], size, channels))
 
         for _ in range(prefetch + 1):
             submit()
@@ -28,3 +31,10 @@ def stream_images(paths, size, channels, batch_size, prefetch=2):
             batch = pending.popleft().result()
             submit()
             yield batch
+
+
+def _read_batch(paths, size, channels):
+    out = np.empty((len(paths), size[0], size[1], channels), np.uint8)
+    for i, path in enumerate(paths):
+        out[i] = read_image(path, size, channels)
+    return out
