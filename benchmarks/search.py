@@ -18,6 +18,7 @@ embedding the same images from an in-memory array, in the same run.
 
 import argparse
 import functools
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -117,6 +118,7 @@ def enrol_benchmark(model_path, count):
             print(f"{name:<22} {count} images in {best:.2f} s: {rates[name]:,.0f} images/s")
     ratio = rates["PNG files, streamed"] / rates["in-memory array"]
     print(f"enrolment runs at {ratio:.0%} of the tower's in-memory throughput (target >= 80%)")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _timed(run):

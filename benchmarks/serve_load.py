@@ -18,6 +18,7 @@ import contextlib
 import http.client
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def main():
     print(f"micro-batches: {batches['images']} images in {batches['calls']} tower calls "
           f"({batches['images'] / max(batches['calls'], 1):.1f} per call)")
     print(f"server memory (RSS): {rss_start / 2**20:.0f} MiB after warm-up, {rss_end / 2**20:.0f} MiB at the end")
+    print(f"load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

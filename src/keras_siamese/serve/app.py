@@ -1,8 +1,9 @@
 """The HTTP service: compare, embed, search and enrol over a model and an optional gallery, and its page.
 
-Depends on inference and gallery only. Every answer is JSON (errors as
-`{"detail": "..."}`), images are decoded off the event loop, embedded in
-micro-batches, and a request that fails leaves the server running.
+The top floor beside the CLI: it uses data, inference, gallery and metrics; nothing
+imports it. Every answer is JSON (errors as `{"detail": "..."}`), images are decoded
+off the event loop, embedded in micro-batches, and a request that fails leaves the
+server running.
 """
 
 import io
@@ -25,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from keras_siamese.budget import max_pixels as budget_max_pixels
 from keras_siamese.data.folder import read_image
 from keras_siamese.errors import SiameseError
+from keras_siamese.gallery.fingerprint import model_fingerprint
 from keras_siamese.inference.compare import decide
 from keras_siamese.inference.embedding import embed_images
 from keras_siamese.metrics.neighbours import euclidean
@@ -57,6 +59,7 @@ class Service:
         self.gallery = gallery
         self.gallery_path = None if gallery_path is None else Path(gallery_path)
         self.token = token
+        self.fingerprint = gallery.fingerprint if gallery is not None else model_fingerprint(model)
         self.max_pixels = int(max_pixels or budget_max_pixels())  # uploads over it are refused from their header
         self.lock = threading.Lock()
         self.batcher = MicroBatcher(lambda images: embed_images(model, images))
@@ -126,7 +129,7 @@ class Service:
             "embedding_dim": int(self.model.embedding_dim),
             "threshold": self.model.threshold,
             "calibration": self.model.calibration,
-            "fingerprint": gallery.fingerprint if gallery is not None else _fingerprint(self.model),
+            "fingerprint": self.fingerprint,
             "backend": backend,
             "versions": versions,
             "gallery": None if gallery is None else {
@@ -160,12 +163,6 @@ class Service:
 def _safe_name(name):
     keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)[-80:]
     return keep.lstrip(".") or "image"
-
-
-def _fingerprint(model):
-    from keras_siamese.gallery.fingerprint import model_fingerprint
-
-    return model_fingerprint(model)
 
 
 def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token=None,
