@@ -4,7 +4,9 @@ One value per sample (so `reduction` and `sample_weight` work), a config round t
 a batch without a positive pair, and float16 / bfloat16 inputs.
 """
 
+import importlib
 import inspect
+import pkgutil
 
 import keras
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from keras import ops
 
 from keras_siamese import losses
+from keras_siamese.losses.two_view import TwoViewContrastiveLoss, two_view_contrastive
 
 pytestmark = pytest.mark.core
 
@@ -21,6 +24,9 @@ ANGLES = np.radians([0.0, 20.0, 90.0, 110.0, 200.0, 220.0])
 EMBEDDINGS = np.stack([np.cos(ANGLES), np.sin(ANGLES)], 1).astype("float32")
 LABELS = np.array([0, 0, 1, 1, 2, 2], "int32")
 DISTINCT = np.arange(6, dtype="int32")  # every image its own class: no positive pair
+# Two views of each image: the second turned by 10 degrees.
+TURNED = ANGLES + np.radians(10.0)
+VIEWS = np.stack([EMBEDDINGS, np.stack([np.cos(TURNED), np.sin(TURNED)], 1)], 1).astype("float32")
 # The pair loss takes (same, distance) per pair instead.
 SAME = np.array([1, 0, 1, 0, 0, 1], "float32")
 DISTANCES = np.array([[0.2], [0.5], [1.4], [0.9], [1.7], [0.1]], "float32")
@@ -38,6 +44,10 @@ CASES = {
                            [0.0] * 6),
     "triplet_semi_hard": (losses.TripletLoss(1.0, "semi_hard"), (LABELS, EMBEDDINGS), (DISTINCT, EMBEDDINGS),
                           [0.0] * 6),
+    # each image's other view is always a positive; with no shared class the supervised term is the
+    # self-supervised one, so the loss is (1 + ssl_weight) x the self-supervised term alone
+    "two_view": (TwoViewContrastiveLoss(0.5, ssl_weight=0.5), (LABELS, VIEWS), (DISTINCT, VIEWS),
+                 1.5 * ops.convert_to_numpy(two_view_contrastive(DISTINCT, VIEWS, 0.5, ssl_weight=0.0))),
 }
 
 
@@ -46,7 +56,9 @@ def numpy(x):
 
 
 def test_every_loss_class_has_a_case():
-    classes = {obj for _, obj in inspect.getmembers(losses, inspect.isclass) if issubclass(obj, keras.losses.Loss)}
+    modules = [importlib.import_module(f"{losses.__name__}.{m.name}") for m in pkgutil.iter_modules(losses.__path__)]
+    classes = {obj for module in modules for _, obj in inspect.getmembers(module, inspect.isclass)
+               if issubclass(obj, keras.losses.Loss) and obj.__module__ == module.__name__}
     assert {type(case[0]) for case in CASES.values()} == classes
 
 
