@@ -12,7 +12,7 @@ from keras_siamese.training.trainer import Trainer, resume, train
 
 pytestmark = pytest.mark.core
 
-SETTINGS = dict(epochs=3, batch_size=16, images_per_class=4, embedding_dim=8, val_fraction=0.25, progress=False,
+SETTINGS = dict(epochs=3, batch_size=8, images_per_class=4, embedding_dim=8, val_fraction=0.25, progress=False,
                 patience=2)
 
 

@@ -193,6 +193,7 @@ class Trainer:
             self.batches,
             epochs=self.config.epochs,
             initial_epoch=initial_epoch,
+            shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them with the global RNG
             callbacks=self.callbacks + list(callbacks),
             verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
         )
