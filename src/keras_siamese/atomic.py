@@ -28,7 +28,7 @@ TMP_MARK = ".siamese-tmp-"
 LOCK_SUFFIX = ".siamese-lock"
 LOCK_WAIT = 30.0  # seconds a writer waits for another process to finish writing the same file
 _OURS = re.compile(r"^\..*" + re.escape(TMP_MARK) + r"(\d+)-")
-_held = {}  # lock file -> [file descriptor, depth]: this process's locks, so they nest
+_held = {}  # lock file -> file descriptor: the locks this process holds, so that they nest
 _swept = set()  # folders whose stale files this process has removed already
 
 
@@ -89,25 +89,17 @@ def exclusive(path, wait=LOCK_WAIT):
     target = resolve_target(path)
     lock = target.parent / f".{target.name}{LOCK_SUFFIX}"
     key = str(lock.absolute())
-    if fcntl is None or key in _held:
-        if key in _held:
-            _held[key][1] += 1
-        try:
-            yield
-        finally:
-            if key in _held:
-                _held[key][1] -= 1
+    if fcntl is None or key in _held:  # no advisory locks here, or this process holds it already
+        yield
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = _acquire(lock, path, wait)
-    _held[key] = [fd, 1]
+    _held[key] = _acquire(lock, path, wait)
     try:
         yield
     finally:
-        del _held[key]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
-        os.close(fd)
+        os.close(_held.pop(key))
 
 
 def _acquire(lock, path, wait):
