@@ -151,7 +151,7 @@ def test_output_checks_refuse_what_cannot_be_written(tmp_path):
         (lambda: check_output_folder(a_file), "is a file, not a folder"),
         (lambda: check_output_folder(a_file / "sub"), "is a file, not a folder"),
         (lambda: check_output_folder(READ_ONLY), "cannot write there"),
-        (lambda: check_output_file(tmp_path, (".keras",)), "must end in .keras"),
+        (lambda: check_output_file(tmp_path, (".keras",)), "is a folder, not a file"),
         (lambda: check_output_file(tmp_path / "m.h5", (".keras",)), "must end in .keras"),
         (lambda: check_output_file(READ_ONLY / "m.keras", (".keras",)), "cannot write there"),
     ]
@@ -190,6 +190,7 @@ def test_evaluate_and_calibrate_check_outputs_before_slow_work(trained, tmp_path
         (["evaluate", "--model", str(model), "--output", str(READ_ONLY)], "cannot write there"),
         (["calibrate", "--model", str(model), "--output", str(tmp_path / "x.h5")], "must end in .keras"),
         (["calibrate", "--model", str(model), "--output", str(READ_ONLY / "m.keras")], "cannot write there"),
+        (["calibrate", "--model", str(model.parent)], "--model " + str(model.parent) + ": is a folder"),
         (["pairs", "--model", str(model), "--input", str(folder), "--output", str(READ_ONLY / "p.png")],
          "cannot write there"),
         (["samples", "--data", str(folder), "--output", str(a_file)], "is a file"),

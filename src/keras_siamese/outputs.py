@@ -29,10 +29,10 @@ def check_output_file(path, suffixes=None, flag="--output"):
     """Raise SiameseError unless a file can be written at `path` (through a symlink, to its target):
     not a folder, ending in one of `suffixes` (lower case, with the dot) when given, in a writable place."""
     path = Path(path)
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise SiameseError(f"{flag} {path}: the file name must end in {', '.join(suffixes)}")
     if path.is_dir():
         raise SiameseError(f"{flag} {path}: is a folder, not a file")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise SiameseError(f"{flag} {path}: the file name must end in {', '.join(suffixes)}")
     target = resolve_target(path)
     check_output_folder(target.parent, flag)
     return path

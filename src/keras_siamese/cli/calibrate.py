@@ -30,7 +30,7 @@ def run(args):
     from keras_siamese.outputs import check_output_file
 
     parse_rule(args.rule)  # fail before any slow work
-    output = check_output_file(args.output or args.model, MODEL_SUFFIXES)
+    output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model")
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
         split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
