@@ -39,6 +39,11 @@ def run_killed(argv, delay):
         return False
 
 
+def finished_run(folder):
+    config = folder / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("status") == "complete"
+
+
 def tower_weights(path):
     import keras_siamese as ks
 
@@ -88,8 +93,9 @@ def main():
         kills, done = 0, False
         argv = siamese("train", *common, "--output", str(out))
         while not done:
-            done = run_killed(argv, rng.uniform(3.0, full)) if kills < 3 else run_killed(argv, 10 * full)
-            kills += not done
+            finished = run_killed(argv, rng.uniform(3.0, full)) if kills < 3 else run_killed(argv, 10 * full)
+            done = finished or finished_run(out)  # a kill after the final write still leaves a finished run
+            kills += not finished
             if not done and (out / "checkpoint.json").is_file():
                 argv = siamese("train", "--resume", str(out), "--quiet")
         weights = tower_weights(out / "model.keras")

@@ -50,6 +50,8 @@ def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path, augment):
     final = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert final["status"] == "complete"
     assert not list((tmp_path / "cut").glob("checkpoint*"))  # a finished run keeps no checkpoint
+    with pytest.raises(SiameseError, match="the run finished; there is nothing to resume"):
+        resume(tmp_path / "cut", data=data)
 
 
 def test_resume_needs_a_checkpoint(tmp_path):

@@ -99,6 +99,9 @@ def read_state(folder):
     """The checkpoint record of `folder`; SiameseError when there is none or it is unreadable."""
     path = Path(folder) / STATE
     if not path.is_file():
+        record = Path(folder) / "config.json"
+        if record.is_file() and '"status": "complete"' in record.read_text(errors="replace"):
+            raise SiameseError(f"{folder}: the run finished; there is nothing to resume")
         raise SiameseError(f"{folder}: no checkpoint to resume ({STATE} is written at each epoch end)")
     try:
         state = json.loads(path.read_text())
