@@ -89,6 +89,8 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
         (["search", "--gallery", str(gallery), str(text)], "notes.txt"),
         (["index", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x.npz"),
           "--add"], "x.npz: gallery file not found"),
+        (["serve", "--model", str(model), "--allow-enroll"], "--allow-enroll needs --gallery"),
+        (["serve", "--model", str(model), "--gallery", str(tmp_path / "none.npz")], "none.npz: gallery file not found"),
     ]
     for argv, fragment in cases:
         capsys.readouterr()

@@ -11,6 +11,8 @@ from keras_siamese.gallery.enrol import embed_files, folder_entries
 from keras_siamese.metrics import neighbours
 from keras_siamese.metrics.neighbours import euclidean, exact_search
 
+pytestmark = pytest.mark.core  # backend-agnostic: runs under TensorFlow, JAX and PyTorch
+
 
 def tiny_model(threshold=4.5, seed=0):
     import keras

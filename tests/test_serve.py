@@ -14,6 +14,8 @@ from keras_siamese.serve.app import create_app
 from keras_siamese.serve.batcher import MicroBatcher
 from serving import gallery_folder, png_bytes, running, tiny_model
 
+pytestmark = pytest.mark.core  # backend-agnostic: runs under TensorFlow, JAX and PyTorch
+
 
 @pytest.fixture(scope="module")
 def model():
