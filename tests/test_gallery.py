@@ -165,3 +165,6 @@ def test_add_a_folder_then_search_an_enrolled_image(model, tmp_path):
     assert result["decision"] == "match" and result["label"] == "a"
     assert gallery.add(np.zeros((2, 12, 12, 1), np.uint8), labels=["c", "c"]) == 2
     assert gallery.ids[-2:] == ["image:7", "image:8"]
+    with pytest.raises(SiameseError, match="photos/5.png: already in the gallery"):
+        gallery.add(tmp_path / "photos")  # refused before embedding anything
+    assert len(gallery) == 9

@@ -80,14 +80,16 @@ class Gallery:
         """
         if isinstance(images, (str, Path)) and Path(images).is_dir():
             files, ids, folder_labels = folder_entries(images)
+            self._with_new_ids(ids)  # before the slow part, not after it
             return self.add_embeddings(embed_files(self.model, files, progress=progress), ids,
                                        labels or folder_labels, [str(p.resolve()) for p in files])
         if isinstance(images, (str, Path)):
             images = [images]
         if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, Path)):
             files = [Path(p) for p in images]
-            return self.add_embeddings(embed_files(self.model, files, progress=progress),
-                                       ids or [str(p) for p in files], labels,
+            ids = ids or [str(p) for p in files]
+            self._with_new_ids(ids)
+            return self.add_embeddings(embed_files(self.model, files, progress=progress), ids, labels,
                                        paths or [str(p.resolve()) for p in files])
         embeddings = embed_images(self.model, images, progress=progress)
         ids = ids or [f"image:{len(self) + i}" for i in range(len(embeddings))]
@@ -109,11 +111,7 @@ class Gallery:
                                f"{len(ids)}, {len(labels)}, {len(paths)}")
         if not np.isfinite(embeddings).all():
             raise SiameseError("embeddings must be finite")
-        seen = set(self._known_ids)
-        for image_id in ids:
-            if image_id in seen:
-                raise SiameseError(f"{image_id}: already in the gallery (ids must be unique)")
-            seen.add(image_id)
+        seen = self._with_new_ids(ids)
         self.embeddings = np.concatenate([self.embeddings, embeddings])
         self._norms = np.concatenate([self._norms, squared_norms(embeddings)])
         self.ids += ids
@@ -121,6 +119,15 @@ class Gallery:
         self.paths += paths
         self._known_ids = seen
         return n
+
+    def _with_new_ids(self, ids):
+        """The known ids plus `ids`; SiameseError naming the first id already known or repeated."""
+        seen = set(self._known_ids)
+        for image_id in ids:
+            if image_id in seen:
+                raise SiameseError(f"{image_id}: already in the gallery (ids must be unique)")
+            seen.add(image_id)
+        return seen
 
     def search(self, images, k=5):
         """The `k` nearest gallery images of each query (arrays or image files), with decisions."""
