@@ -180,3 +180,10 @@ def test_unlabelled_images_train_through_the_self_supervised_term(tiny_arrays, t
     assert trainer.config.unlabeled == "array" and trainer.config.self_supervised_weight == 1.0
     with pytest.raises(SiameseError, match="loss must be 'supcon'"):
         Trainer((images, labels), **{**TINY, "unlabeled": unlabeled, "loss": "triplet"})
+
+
+def test_a_batch_larger_than_the_data_is_clamped_with_a_note(tiny_arrays, capsys):
+    result = train(tiny_arrays, output=None, **{**TINY, "batch_size": 100_000})
+    # 27 training images (36, a quarter held out) in whole classes of 4 images: 24
+    assert result.record["settings"]["batch_size"] == 24
+    assert "--batch-size 100,000 is more than the" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_siamese import __version__
+from keras_siamese import __version__, budget
 from keras_siamese.atomic import atomic_path, write_json
 from keras_siamese.data.batches import ClassBalancedBatches, PairBatches
 from keras_siamese.data.dataset import (
@@ -43,7 +43,7 @@ from keras_siamese.training.checkpoint import Checkpoint, read_state
 from keras_siamese.training.checkpoint import remove as remove_checkpoint
 from keras_siamese.training.checkpoint import restore as restore_checkpoint
 from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
-from keras_siamese.training.objectives import build_objective
+from keras_siamese.training.objectives import LOSSES, build_objective
 
 TrainingData = str | Path | tuple | ImageSet | Splits | None
 """What `train` takes as data: a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a folder of
@@ -104,6 +104,14 @@ def make_batches(images, config, pairs, seed, unlabeled=None):
                                 unlabeled_per_batch=classes * per_class // 2)
 
 
+def images_per_step(batches, config):
+    """Images one training step passes through the tower: both images of every pair, every image of a
+    class-balanced batch (and its unlabelled ones), twice with two views."""
+    if isinstance(batches, PairBatches):
+        return 2 * batches.batch_size
+    return (batches.sampler.batch_size + batches.unlabeled_per_batch) * (2 if config.two_views else 1)
+
+
 def unlabeled_images(source, shape, progress=True):
     """Unlabelled images as uint8 `(N, *shape)`: every image under a folder (class subfolders or not), or an
     array of images, resized to the training images' shape."""
@@ -160,8 +168,13 @@ class Trainer:
         self.unlabeled = None if self.unlabeled_source is None else unlabeled_images(
             self.unlabeled_source, splits.train.image_shape, self.progress)
         size = len(splits.train)
+        batch_size, note = budget.fit_batch_size(config.batch_size, size, pairs=LOSSES[config.loss].takes_pairs,
+                                                 images_per_class=config.images_per_class)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         self.config = dataclasses.replace(
-            config, epochs=config.epochs_for(size), augment=config.augment_for(size), val_split=val_split)
+            config, epochs=config.epochs_for(size), augment=config.augment_for(size), val_split=val_split,
+            batch_size=batch_size)
         return self
 
     def build(self):
@@ -178,6 +191,8 @@ class Trainer:
         self.model = SiameseModel(tower)
         self.objective = build_objective(self.model, config)
         self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled)
+        budget.check_training_memory(tower, images_per_step(self.batches, config), images_bytes=train.images.nbytes,
+                                     in_batch=not self.objective.takes_pairs)
         rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
         self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=self.objective.loss)
         return self
