@@ -33,7 +33,8 @@ def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enro
         raise SiameseError(f"{gallery_path}: gallery file not found (with --allow-enroll the server starts one)")
     app = create_app(model, gallery, gallery_path, allow_enroll, token,
                      max_request_bytes or MAX_REQUEST_BYTES, max_pixels)
-    size = "no gallery" if app.state.service.gallery is None else f"gallery of {len(app.state.service.gallery)}"
+    served = app.state.service.gallery
+    size = "no gallery" if served is None else f"gallery {gallery_path}: {len(served)} images"
     announce(f"serving {model_path} ({size}) on http://{host}:{port}/  (API docs: /docs)")
     if app.state.token:
         announce(f"enrolment token: {app.state.token}")
