@@ -7,13 +7,16 @@ Exact search is the gallery's own (blocked matrix products, distances recomputed
 exactly); approximate is its HNSW graph proposing k candidates that are then ranked by
 exact distance, as Gallery.nearest does. Latency is per query, one query at a time (as a
 server answers), and per query when all 1,000 are batched. recall@10: the share of the
-exact 10 nearest that the approximate search returns.
+exact 10 nearest that the approximate search returns. With --real SOURCE (and --model),
+the same comparison on real embeddings instead: that model's embeddings of the source's
+train and validation images as the gallery, 1,000 of its test images as queries.
 
 Enrolment (with --model): 10,000 28x28 PNGs written to a temporary folder (in the page
 cache), embedded from disk by the gallery's streaming reader, against the same tower
 embedding the same images from an in-memory array, in the same run.
 
     flock /tmp/heavy.lock .venv/bin/python benchmarks/search.py --model output/model.keras
+    flock /tmp/heavy.lock .venv/bin/python benchmarks/search.py --model fashion/model.keras --real fashion-mnist
 """
 
 import argparse
@@ -67,27 +70,50 @@ def approximate_search(index, base, queries):
     return rank_candidates(base, queries, candidates)
 
 
+def compare_searches(name, base, queries, expansions):
+    """One exact row and one approximate row per HNSW search depth for `queries` against `base`."""
+    norms = squared_norms(base)
+    exact = functools.partial(exact_search, base, k=K, base_norms=norms)
+    truth, _ = exact(queries)
+    one, batched = per_query_ms(exact, queries, single=50 if len(base) >= 10**6 else 200)
+    print(f"{name:>9} {'exact':<22} {'-':>8} {one:>9.3f} {batched:>8.3f} {1.0:>9.3f}", flush=True)
+    start = time.perf_counter()
+    index = ApproximateIndex(base.shape[1])
+    index.add(base)
+    build = time.perf_counter() - start
+    for expansion in expansions:
+        index.expansion_search = expansion
+        approximate = functools.partial(approximate_search, index, base)
+        found, _ = approximate(queries)
+        one, batched = per_query_ms(approximate, queries)
+        print(f"{name:>9} {f'approximate ef={expansion}':<22} {build:>8.1f} {one:>9.3f} {batched:>8.3f} "
+              f"{recall(found, truth):>9.3f}", flush=True)
+
+
+HEADER = f"{'vectors':>9} {'search':<22} {'build s':>8} {'ms/query':>9} {'batched':>8} {'recall@10':>9}"
+
+
 def search_benchmark(sizes, expansions, uniform=False):
-    print(f"{'vectors':>9} {'search':<22} {'build s':>8} {'ms/query':>9} {'batched':>8} {'recall@10':>9}")
+    print(HEADER)
     for n in sizes:
         base, centres = embedding_like(n, 0, uniform=uniform)
         queries, _ = embedding_like(1000, 1, centres, uniform)
-        norms = squared_norms(base)
-        exact = functools.partial(exact_search, base, k=K, base_norms=norms)
-        truth, _ = exact(queries)
-        one, batched = per_query_ms(exact, queries, single=50 if n >= 10**6 else 200)
-        print(f"{n:>9} {'exact':<22} {'-':>8} {one:>9.3f} {batched:>8.3f} {1.0:>9.3f}", flush=True)
-        start = time.perf_counter()
-        index = ApproximateIndex(DIM)
-        index.add(base)
-        build = time.perf_counter() - start
-        for expansion in expansions:
-            index.expansion_search = expansion
-            approximate = functools.partial(approximate_search, index, base)
-            found, _ = approximate(queries)
-            one, batched = per_query_ms(approximate, queries)
-            print(f"{n:>9} {f'approximate ef={expansion}':<22} {build:>8.1f} {one:>9.3f} {batched:>8.3f} "
-                  f"{recall(found, truth):>9.3f}", flush=True)
+        compare_searches(n, base, queries, expansions)
+
+
+def real_benchmark(model_path, source, expansions):
+    """Real embeddings: a source's train and validation images as the gallery, 1,000 test images as queries."""
+    from keras_siamese.data.sources import load_splits
+    from keras_siamese.inference.embedding import embed_images
+    from keras_siamese.inference.model_io import load_model
+
+    model = load_model(model_path)
+    splits = load_splits(source, shape=model.input_image_shape, progress=False)
+    base = np.concatenate([embed_images(model, splits.train.images), embed_images(model, splits.val.images)])
+    queries = embed_images(model, splits.test.images[:1000])
+    print(f"{source}: {len(base)} gallery embeddings of {model_path}, {len(queries)} test queries")
+    print(HEADER)
+    compare_searches(len(base), base, queries, expansions)
 
 
 def enrol_benchmark(model_path, count):
@@ -132,11 +158,14 @@ def main():
     parser.add_argument("--sizes", default="10000,100000,1000000", help="gallery sizes (comma-separated)")
     parser.add_argument("--expansions", default="32,64,128", help="HNSW search depths to try (comma-separated)")
     parser.add_argument("--uniform", action="store_true", help="vectors uniform on the sphere instead of clustered")
-    parser.add_argument("--model", help="a model file, for the enrolment benchmark")
+    parser.add_argument("--model", help="a model file, for the enrolment benchmark (and --real)")
+    parser.add_argument("--real", metavar="SOURCE", help="instead: real embeddings of SOURCE (e.g. fashion-mnist)")
     parser.add_argument("--images", type=int, default=10_000, help="images to enrol (default 10,000)")
     args = parser.parse_args()
-    search_benchmark([int(s) for s in args.sizes.split(",")], [int(e) for e in args.expansions.split(",")],
-                     args.uniform)
+    expansions = [int(e) for e in args.expansions.split(",")]
+    if args.real:
+        return real_benchmark(args.model, args.real, expansions)
+    search_benchmark([int(s) for s in args.sizes.split(",")], expansions, args.uniform)
     if args.model:
         enrol_benchmark(args.model, args.images)
 
