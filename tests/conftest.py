@@ -54,3 +54,26 @@ def write_folder(root, classes=("circle", "square", "cross"), per_class=6, size=
 @pytest.fixture
 def image_folder(tmp_path):
     return write_folder(tmp_path / "images")
+
+
+# CLI training flags small enough for a one-second run
+QUICK = ["--epochs", "1", "--batch-size", "12", "--images-per-class", "4", "--embedding-dim", "8", "--quiet"]
+
+
+def error_line(capsys):
+    """The one line a failing command wrote to stderr (asserting it is one line, with no traceback)."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(folder, model path): a model trained by the CLI for one epoch on a tiny folder of three classes."""
+    from keras_siamese.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    folder = write_folder(root / "images", per_class=8)
+    assert main(["train", "--data", str(folder), "--output", str(root / "out"), *QUICK]) == 0
+    return folder, root / "out" / "model.keras"

@@ -8,27 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import QUICK, error_line
 from keras_siamese.cli import main
-
-QUICK = ["--epochs", "1", "--batch-size", "12", "--images-per-class", "4", "--embedding-dim", "8", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A model trained for one epoch on a tiny folder of three classes."""
-    from conftest import write_folder
-
-    root = tmp_path_factory.mktemp("cli")
-    folder = write_folder(root / "images", per_class=8)
-    assert main(["train", "--data", str(folder), "--output", str(root / "out"), *QUICK]) == 0
-    return folder, root / "out" / "model.keras"
-
-
-def error_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def test_train_on_a_folder_writes_outputs(trained):

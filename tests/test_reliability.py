@@ -16,32 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import QUICK, error_line
 from keras_siamese import budget
 from keras_siamese.atomic import TMP_MARK, atomic_path, exclusive, remove_stale
 from keras_siamese.cli import main
 from keras_siamese.errors import SiameseError
 from keras_siamese.outputs import check_output_file, check_output_folder
 
-QUICK = ["--epochs", "1", "--batch-size", "12", "--images-per-class", "4", "--embedding-dim", "8", "--quiet"]
 READ_ONLY = Path("/sys/kernel/siamese-out")  # sysfs refuses new files even to root
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A model trained for one epoch on a tiny folder of three classes of 8 images."""
-    from conftest import write_folder
-
-    root = tmp_path_factory.mktemp("reliability")
-    folder = write_folder(root / "images", per_class=8)
-    assert main(["train", "--data", str(folder), "--output", str(root / "out"), *QUICK]) == 0
-    return folder, root / "out" / "model.keras"
-
-
-def error_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def leftovers(folder):
