@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import QUICK, error_line
 from keras_siamese import SiameseModel, build_tower, load_model
 from keras_siamese.cli import main
 from keras_siamese.inference.model_io import save_model
-from test_cli import QUICK, error_line
 
 
 @pytest.fixture(scope="module")
