@@ -34,6 +34,19 @@ def run_python(code, **kwargs):
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], **kwargs)
 
 
+def hold_lock(path):
+    """Another process holding the write lock of `path` for 30 s; returns once it holds it."""
+    holder = run_python(f"""
+        import time
+        from keras_siamese.atomic import exclusive
+        with exclusive({str(path)!r}):
+            print("held", flush=True)
+            time.sleep(30)
+    """, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 # --- atomic writes ---------------------------------------------------------------------------------
 
 
@@ -98,15 +111,8 @@ def test_a_live_process_keeps_its_temporary_file(tmp_path):
 
 def test_a_second_writer_is_refused_while_another_process_holds_the_lock(tmp_path):
     target = tmp_path / "model.keras"
-    holder = run_python(f"""
-        import sys, time
-        from keras_siamese.atomic import exclusive
-        with exclusive({str(target)!r}):
-            print("held", flush=True)
-            time.sleep(30)
-    """, stdout=subprocess.PIPE, text=True)
+    holder = hold_lock(target)
     try:
-        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(SiameseError, match=rf"another siamese process \(pid {holder.pid}\)"):
             with exclusive(target, wait=0):
                 pass
@@ -205,15 +211,8 @@ def test_a_second_calibrate_of_one_model_is_refused(trained, tmp_path, capsys):
     folder, model = trained
     copy = tmp_path / "model.keras"
     copy.write_bytes(model.read_bytes())
-    holder = run_python(f"""
-        import time
-        from keras_siamese.atomic import exclusive
-        with exclusive({str(copy)!r}):
-            print("held", flush=True)
-            time.sleep(30)
-    """, stdout=subprocess.PIPE, text=True)
+    holder = hold_lock(copy)
     try:
-        assert holder.stdout.readline().strip() == "held"
         before = copy.read_bytes()
         assert main(["calibrate", "--model", str(copy), "--data", str(folder), "--quiet"]) == 2
         assert "another siamese process" in error_line(capsys)

@@ -30,7 +30,7 @@ def build_parser(selected=None):
     parser.add_argument("--version", action="version", version=f"keras-siamese {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        if selected in (True, command_name(command)):
+        if selected == command_name(command):
             add_max_pixels_option(command.add_parser(commands))
         else:
             commands.add_parser(command_name(command), help=command.DESCRIPTION, add_help=False)

@@ -5,6 +5,7 @@ pairs (the seed's pair losses) or labelled images (the in-batch losses, whose
 batches are P classes x K images).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -34,7 +35,7 @@ class Objective:
 class LossSpec:
     """A registered loss: `make(config)` builds it; `takes_pairs` says which batches it trains on."""
 
-    make: callable
+    make: Callable
     takes_pairs: bool
 
 

@@ -30,6 +30,7 @@ from keras_siamese.data.dataset import (
     class_split,
     concatenate,
     stratified_split,
+    to_uint8,
 )
 from keras_siamese.data.folder import list_images, read_images, resize_images
 from keras_siamese.data.sources import load_splits
@@ -117,7 +118,8 @@ def unlabeled_images(source, shape, progress=True):
     array of images, resized to the training images' shape."""
     if isinstance(source, (str, Path)):
         return read_images(list_images(source), shape[:2], shape[2], progress)
-    return resize_images(ImageSet.from_arrays(source, np.zeros(len(source))).images, shape)
+    images = to_uint8(source)
+    return resize_images(images[..., None] if images.ndim == 3 else images, shape)
 
 
 def classes_and_images_per_batch(config, num_classes):
