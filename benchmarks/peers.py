@@ -87,46 +87,51 @@ def best_by(epochs, seconds):
     return max(within) if within else None
 
 
-def throughput(data, anchors):
-    """Training images/s (ours and the seed recipe's) and embedding images/s of the seed and our towers."""
-    import keras
+def timed_fit(model, batches, images_per_batch, steps=200):
+    """Training images/s of `model.fit` over about `steps` steps of `batches`, after one traced epoch."""
+    model.fit(batches, epochs=1, verbose=0, shuffle=False)  # trace and warm up
+    epochs = max(1, round(steps / len(batches)))
+    began = time.perf_counter()
+    model.fit(batches, epochs=epochs, verbose=0, shuffle=False)
+    return epochs * len(batches) * images_per_batch / (time.perf_counter() - began)
 
+
+def recipe_trainer(recipe, images, labels):
+    """A prepared, built Trainer of `recipe` on these arrays: the model and batches `siamese train` fits."""
+    from keras_siamese.training.trainer import Trainer
+
+    return Trainer((images, labels), recipe, progress=False).prepare().build()
+
+
+def embedding_speed(tower, images):
+    """Images/s of `keras_siamese`'s embedding of `images`, after one pass that traces every batch shape."""
+    from keras_siamese.inference.embedding import embed_images
+
+    embed_images(tower, images)
+    began = time.perf_counter()
+    embed_images(tower, images)
+    return len(images) / (time.perf_counter() - began)
+
+
+def throughput(data, anchors):
+    """Training images/s of the seed and default recipes (as `siamese train` builds them) and embedding
+    images/s of their towers."""
     sys.path.insert(0, str(anchors.parent))
     import recipes
 
-    from keras_siamese.data.batches import ClassBalancedBatches, PairBatches
-    from keras_siamese.inference.embedding import embed_images
-    from keras_siamese.losses import ContrastiveLoss, InBatchContrastiveLoss
-    from keras_siamese.models import SiameseModel, build_tower
-    from keras_siamese.training.trainer import augmentation
+    from keras_siamese.training.trainer import images_per_step
 
     (x, y), (test_x, _) = recipes.load(data)
     x, test_x = x[..., None], test_x[..., None]
-    figures = {}
-
-    def timed_fit(model, batches, images_per_batch):
-        model.fit(batches, epochs=1, verbose=0, steps_per_epoch=min(20, len(batches)))  # trace and warm up
-        steps = min(len(batches), 200)
-        began = time.perf_counter()
-        model.fit(batches, epochs=1, verbose=0, steps_per_epoch=steps)
-        return steps * images_per_batch / (time.perf_counter() - began)
-
-    seed = SiameseModel(build_tower("seed", (28, 28, 1), 48))
-    seed.compile(optimizer="adam", loss=ContrastiveLoss())
-    figures["seed recipe train images/s (2 per pair)"] = timed_fit(seed, PairBatches(x, y, 64), 128)
-
-    ours_tower = build_tower("small", (28, 28, 1), 64, normalize=True)
-    inputs = keras.Input((28, 28, 1))
-    model = keras.Model(inputs, ours_tower(augmentation()(inputs)))
-    model.compile(optimizer="adam", loss=InBatchContrastiveLoss())
-    figures["ours train images/s"] = timed_fit(model, ClassBalancedBatches(x, y, 10, 12), 120)
-
+    figures, trainers = {}, {}
+    for name, recipe, label in (("seed", "seed", "seed recipe train images/s (2 per pair)"),
+                                ("ours", "default", "ours train images/s")):
+        trainer = trainers[name] = recipe_trainer(recipe, x, y)
+        figures[label] = timed_fit(trainer.objective.model, trainer.batches,
+                                   images_per_step(trainer.batches, trainer.config))
     images = np.concatenate([test_x] * max(1, 10_000 // len(test_x)))  # at least 10,000 images
-    for name, tower in (("seed tower", seed.tower), ("our tower", ours_tower)):
-        embed_images(tower, images)  # trace every batch shape first
-        began = time.perf_counter()
-        embed_images(tower, images)
-        figures[f"{name} embedding images/s"] = len(images) / (time.perf_counter() - began)
+    for name, label in (("seed", "seed tower"), ("ours", "our tower")):
+        figures[f"{label} embedding images/s"] = embedding_speed(trainers[name].objective.tower, images)
     return figures
 
 
