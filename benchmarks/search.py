@@ -120,8 +120,7 @@ def enrol_benchmark(model_path, count):
     from PIL import Image
 
     from keras_siamese.data.sources import load_mnist_sample
-    from keras_siamese.gallery.enrol import embed_files
-    from keras_siamese.inference.embedding import embed_images
+    from keras_siamese.inference.embedding import embed_files, embed_images
     from keras_siamese.inference.model_io import load_model
 
     model = load_model(model_path)

@@ -7,7 +7,8 @@ from PIL import Image
 from keras_siamese import Gallery, SiameseError, SiameseModel, build_tower, embed
 from keras_siamese.data.folder import read_images
 from keras_siamese.data.stream import stream_images
-from keras_siamese.gallery.enrol import embed_files, folder_entries
+from keras_siamese.gallery.enrol import folder_entries
+from keras_siamese.inference.embedding import embed_files
 from keras_siamese.metrics import neighbours
 from keras_siamese.metrics.neighbours import euclidean, exact_search
 

@@ -18,6 +18,9 @@ MEMORY_SHARE = 0.8  # of the memory available when the check runs
 # TensorFlow, CPU) peaks 0.38 MB higher per image of batch (batches of 128, 1,024 and 2,048); 1 float per
 # output float predicts 0.41 MB.
 FLOATS_PER_ACTIVATION = 1
+# A folder whose decoded images would take more bytes than this (or a quarter of the memory available, if
+# less) trains from disk by default: its images are decoded batch by batch, by background workers.
+STREAM_ABOVE = 2**30
 # In-batch losses hold a few (batch x batch) float matrices: distances, masks, exponentials and their gradients.
 PAIR_MATRICES = 8
 
@@ -87,6 +90,12 @@ def check_memory(needed, what, fix):
 def image_set_bytes(count, shape):
     """Bytes of `count` uint8 images of `shape` = (height, width, channels)."""
     return count * math.prod(shape)
+
+
+def stream_above():
+    """Decoded bytes above which `--stream auto` leaves a folder's images on disk."""
+    available = available_memory()
+    return STREAM_ABOVE if available is None else min(STREAM_ABOVE, available // 4)
 
 
 def check_image_set(count, shape, what="the images"):

@@ -22,6 +22,9 @@ def add_parser(commands):
 
     p = commands.add_parser("train", help="train a model", description=DESCRIPTION)
     add_data_options(p)
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="train from disk: a folder's images are decoded batch by batch by background threads "
+                        "(default: when decoded they would take over 1 GB, or a quarter of the free memory)")
     p.add_argument("--output", default="output", help="folder for the outputs (default: output)")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the interrupted run whose --output was DIR from its last finished epoch "
@@ -70,6 +73,9 @@ def add_parser(commands):
     fit.add_argument("--val-split", choices=list(VAL_SPLITS), help=VAL_SPLITS.describe())
     fit.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                      help="bfloat16 compute (float16 on PyTorch)")
+    fit.add_argument("--devices", type=int,
+                     help="data-parallel training on N local devices: TensorFlow MirroredStrategy or JAX "
+                          "DataParallel (GPUs; on a host without them, N virtual CPU devices); default 1")
     fit.add_argument("--seed", type=int, help=f"fixes pairs, splits and initialisation ({default('seed')})")
     p.add_argument("--calibrate", help="threshold rule: accuracy (default), f1, or far=0.01; chosen on validation "
                                        "pairs (training pairs when the validation split is too small)")

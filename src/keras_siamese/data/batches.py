@@ -5,16 +5,30 @@ import numpy as np
 
 from keras_siamese.data.pairs import one_positive_one_negative
 from keras_siamese.data.sampler import ClassBalancedSampler
+from keras_siamese.errors import SiameseError
 from keras_siamese.seeds import epoch_rng
 
 
 class EpochBatches(keras.utils.PyDataset):
-    """A PyDataset whose draws for epoch `e` are a function of (seed, e): `set_epoch` replays any epoch."""
+    """A PyDataset whose draws for epoch `e` are a function of (seed, e): `set_epoch` replays any epoch.
+
+    Subclasses give `batch(i)`. A SiameseError while making one (an unreadable
+    streamed file) is kept in `error`, since TensorFlow's input pipeline re-raises
+    it wrapped in its own error.
+    """
 
     def __init__(self, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
+        self.error = None
         self.set_epoch(0)
+
+    def __getitem__(self, i):
+        try:
+            return self.batch(i)
+        except SiameseError as error:
+            self.error = error
+            raise
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -45,7 +59,7 @@ class PairBatches(EpochBatches):
     def __len__(self):
         return -(-len(self.pairs) // self.batch_size)
 
-    def __getitem__(self, i):
+    def batch(self, i):
         rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
         a, b = self.pairs[rows, 0], self.pairs[rows, 1]
         return (self.images[a], self.images[b]), self.same[rows]
@@ -75,7 +89,7 @@ class ClassBalancedBatches(EpochBatches):
     def __len__(self):
         return len(self.index)
 
-    def __getitem__(self, i):
+    def batch(self, i):
         rows = self.index[i]
         images, labels = self.images[rows], self.labels[rows].astype("int32")
         if self.unlabeled_per_batch:

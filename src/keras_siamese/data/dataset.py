@@ -66,7 +66,8 @@ class ImageSet:
     def subset(self, index):
         """The images at `index`, keeping the full list of class names."""
         index = np.asarray(index, dtype=np.int64)
-        return ImageSet(self.images[index], self.labels[index], self.class_names, self.ids[index])
+        images = self.images.subset(index) if hasattr(self.images, "subset") else self.images[index]  # ImageFiles
+        return ImageSet(images, self.labels[index], self.class_names, self.ids[index])
 
     def class_counts(self):
         return np.bincount(self.labels, minlength=self.num_classes)
@@ -154,8 +155,10 @@ def check_trainable(images, where):
 
 def concatenate(sets):
     """One ImageSet from several that share class names (the splits of one source)."""
+    from keras_siamese.data.folder import stack_images
+
     return ImageSet(
-        np.concatenate([s.images for s in sets]),
+        stack_images([s.images for s in sets]),
         np.concatenate([s.labels for s in sets]),
         sets[0].class_names,
         np.concatenate([s.ids for s in sets]),

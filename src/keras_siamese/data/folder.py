@@ -157,10 +157,84 @@ def read_images(paths, size, channels, progress=True, max_pixels=None):
     return out
 
 
+class ImageFiles:
+    """Image files decoded on demand: an array-like of uint8 `(N, height, width, channels)` whose rows are
+    read from disk when indexed, so a folder of any size holds only its paths in memory.
+
+    `files[i]` is one decoded image; `files[rows]` (a slice or index array) a decoded batch;
+    `subset(rows)` and `resized(shape)` stay on disk.
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, paths, shape, max_pixels=None):
+        self.paths = np.array([str(p) for p in paths], dtype=object)
+        self.image_shape = tuple(int(s) for s in shape)
+        self.max_pixels = max_pixels
+
+    def __len__(self):
+        return len(self.paths)
+
+    @property
+    def shape(self):
+        return (len(self.paths), *self.image_shape)
+
+    @property
+    def nbytes(self):
+        """Bytes held in memory: the paths only; pixels live on disk."""
+        return int(sum(len(p) for p in self.paths)) + 8 * len(self.paths)
+
+    def __getitem__(self, rows):
+        if isinstance(rows, (int, np.integer)):
+            return read_image(self.paths[rows], self.image_shape[:2], self.image_shape[2], self.max_pixels)
+        paths = self.paths[rows]
+        out = np.empty((len(paths), *self.image_shape), np.uint8)
+        for i, path in enumerate(paths):
+            out[i] = read_image(path, self.image_shape[:2], self.image_shape[2], self.max_pixels)
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        budget.check_image_set(len(self), self.image_shape, "decoding the images")
+        images = self[:]
+        return images if dtype is None else images.astype(dtype)
+
+    def subset(self, rows):
+        return ImageFiles(self.paths[rows], self.image_shape, self.max_pixels)
+
+    def resized(self, shape):
+        return ImageFiles(self.paths, shape, self.max_pixels)
+
+    @staticmethod
+    def concatenate(parts):
+        return ImageFiles(np.concatenate([p.paths for p in parts]), parts[0].image_shape, parts[0].max_pixels)
+
+
+def stack_images(parts, where="the images"):
+    """One image array-like from several of one shape: ImageFiles stay on disk, arrays are concatenated."""
+    on_disk = [isinstance(p, ImageFiles) for p in parts]
+    if all(on_disk):
+        return ImageFiles.concatenate(parts)
+    if any(on_disk):
+        raise SiameseError(f"{where}: cannot mix images streamed from disk with images in memory")
+    return np.concatenate(parts)
+
+
+def should_stream(count, shape, stream="auto"):
+    """Whether `count` images of `shape` train from disk: `stream` True or False, or "auto": when their
+    decoded pixels would pass budget.stream_above()."""
+    if stream != "auto":
+        return bool(stream)
+    return budget.image_set_bytes(count, shape) > budget.stream_above()
+
+
 def resize_images(images, shape):
-    """uint8 images `(N, H, W, C)` resized and converted to `shape` = (height, width, channels)."""
+    """uint8 images `(N, H, W, C)` resized and converted to `shape` = (height, width, channels);
+    ImageFiles are resized as they are decoded."""
     if images.shape[1:] == tuple(shape):
         return images
+    if isinstance(images, ImageFiles):
+        return images.resized(shape)
     budget.check_image_set(len(images), shape, "resizing the images")
     out = np.empty((len(images), *shape), np.uint8)
     mode = {1: "L", 3: "RGB"}
@@ -222,15 +296,20 @@ def complete_shape(shape, infer):
     return guess if shape is None else tuple(g if s is None else s for s, g in zip(shape, guess))
 
 
-def load_image_folder(root, shape=None, progress=True, class_names=None):
+def load_image_folder(root, shape=None, progress=True, class_names=None, stream="auto"):
     """A class-subfolder folder as an ImageSet; `shape` = (height, width, channels), None parts inferred.
 
     `class_names` fixes the code of each class (so a test folder shares the train
-    folder's codes); classes not in it are appended.
+    folder's codes); classes not in it are appended. With `stream` (True, or "auto"
+    for a folder too large to hold; see `should_stream`) the images stay on disk as
+    ImageFiles, decoded when a batch needs them.
     """
     paths, names = scan_classes(root)
     shape = complete_shape(shape, lambda: infer_shape(paths))
-    images = read_images(paths, shape[:2], shape[2], progress)
+    if should_stream(len(paths), shape, stream):
+        images = ImageFiles(paths, shape)
+    else:
+        images = read_images(paths, shape[:2], shape[2], progress)
     known = list(class_names or [])
     known += sorted(set(names) - set(known))
     code = {name: i for i, name in enumerate(known)}

@@ -82,14 +82,16 @@ SOURCES.add("fashion-mnist", NamedSource(lambda data_dir: load_idx_source("fashi
 NAMED_SOURCES = tuple(SOURCES)
 
 
-def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fraction=0.1, progress=True):
+def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fraction=0.1, progress=True,
+                stream="auto"):
     """Train, validation and test splits of a data source.
 
     `source` is a name in NAMED_SOURCES or a folder of class subfolders (with
     optional `train/` and `test/` subfolders). `shape` = (height, width,
     channels) resizes every image; None, or None parts, keep the source's own (folders:
     inferred). The test split is fixed; the validation split (`val_fraction` of
-    train, stratified) depends on `seed`.
+    train, stratified) depends on `seed`. `stream` (True, False or "auto") leaves
+    a folder's images on disk, decoded batch by batch (see `folder.should_stream`).
     """
     source = str(source)
     info = {"name": source}
@@ -103,11 +105,12 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
         root = Path(source)
         info = {"name": "folder", "path": str(root.resolve())}
         if image_folder.has_train_test_layout(root):
-            train, shape = image_folder.load_image_folder(root / "train", shape, progress)
-            test, _ = image_folder.load_image_folder(root / "test", shape, progress, train.class_names)
+            train, shape = image_folder.load_image_folder(root / "train", shape, progress, stream=stream)
+            streamed = isinstance(train.images, image_folder.ImageFiles)  # test follows train: one kind of images
+            test, _ = image_folder.load_image_folder(root / "test", shape, progress, train.class_names, streamed)
             train.class_names = test.class_names
         else:
-            everything, shape = image_folder.load_image_folder(root, shape, progress)
+            everything, shape = image_folder.load_image_folder(root, shape, progress, stream=stream)
             train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
             train, test = everything.subset(train_index), everything.subset(test_index)
     elif data_dir is None and ("/" in source or Path(source).suffix or Path(source).exists()):
@@ -126,4 +129,6 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
         classes=list(train.class_names),
         sizes={name: len(splits.split(name)) for name in ("train", "val", "test")},
     )
+    if isinstance(train.images, image_folder.ImageFiles):
+        info["streamed"] = True
     return splits

@@ -9,9 +9,9 @@ import numpy as np
 from keras_siamese.atomic import atomic_path
 from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.approximate import ApproximateIndex
-from keras_siamese.gallery.enrol import embed_files, folder_entries
+from keras_siamese.gallery.enrol import folder_entries
 from keras_siamese.gallery.fingerprint import model_fingerprint
-from keras_siamese.inference.embedding import embed_images, tower_of
+from keras_siamese.inference.embedding import embed_files, embed_images, tower_of
 from keras_siamese.metrics.neighbours import EPSILON, exact_search, rank_candidates, squared_norms
 
 FORMAT = "keras-siamese-gallery"

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.data.dataset import to_uint8
-from keras_siamese.data.folder import read_images
+from keras_siamese.data.folder import ImageFiles, read_images
+from keras_siamese.data.stream import stream_images
 from keras_siamese.errors import SiameseError
 from keras_siamese.metrics.neighbours import euclidean
 
@@ -40,9 +41,12 @@ def default_batch_size(shape):
 
 
 def embed_images(model, images, batch_size=None, progress=False):
-    """Embeddings `(N, embedding_dim)` of images (uint8 arrays, floats in 0..1, or file paths)."""
+    """Embeddings `(N, embedding_dim)` of images (uint8 arrays, floats in 0..1, file paths, or ImageFiles,
+    which are streamed)."""
     tower = tower_of(model)
     shape = tuple(tower.input_shape[1:])
+    if isinstance(images, ImageFiles):
+        return embed_files(model, images.paths, batch_size, progress)
     batch = as_image_batch(images, shape, progress)
     batch_size = batch_size or default_batch_size(shape)
     if len(batch) == 0:
@@ -50,6 +54,24 @@ def embed_images(model, images, batch_size=None, progress=False):
     # predict_on_batch skips the input pipeline `predict` builds on every call
     chunks = [tower.predict_on_batch(batch[i : i + batch_size]) for i in range(0, len(batch), batch_size)]
     return np.concatenate([np.asarray(c, np.float32) for c in chunks])
+
+
+def embed_files(model, paths, batch_size=None, progress=False):
+    """Embeddings `(N, D)` of image files, decoded on background threads a few batches ahead of the
+    tower, so reading overlaps embedding and only a few batches of pixels are in memory at once."""
+    from tqdm.auto import tqdm
+
+    tower = tower_of(model)
+    shape = tuple(tower.input_shape[1:])
+    batch_size = batch_size or default_batch_size(shape)
+    out = np.empty((len(paths), int(tower.output_shape[-1])), np.float32)
+    start = 0
+    with tqdm(total=len(paths), desc="embedding", unit="img", disable=not progress) as bar:
+        for batch in stream_images(paths, shape[:2], shape[2], batch_size):
+            out[start:start + len(batch)] = embed_images(model, batch, batch_size)
+            start += len(batch)
+            bar.update(len(batch))
+    return out
 
 
 def pair_distances(embeddings, pairs):

@@ -37,7 +37,9 @@ class TrainConfig:
 
     `batch_size` counts pairs for the pair losses (contrastive, bce) and images
     for the in-batch losses, whose batches hold `batch_size // images_per_class`
-    classes of `images_per_class` images each.
+    classes of `images_per_class` images each. `stream` leaves a folder's images
+    on disk (None: when they would not fit, see `folder.should_stream`);
+    `devices` trains data-parallel on that many local devices (see `replicas`).
     """
 
     recipe: str = "default"
@@ -70,6 +72,8 @@ class TrainConfig:
     seed: int = DEFAULT_SEED
     calibrate: str = "accuracy"
     mixed_precision: bool = False
+    stream: bool | None = None
+    devices: int = 1
 
     def validate(self):
         """Check every value once, naming the argument (InvalidValue); returns the config with names in
@@ -89,6 +93,9 @@ class TrainConfig:
         check(self.patience is None or self.patience >= 0, "patience", self.patience, "must be 0 (off) or more")
         check(self.images_per_class >= 2, "images_per_class", self.images_per_class, "must be at least 2")
         check(self.channels in (None, 1, 3), "channels", self.channels, "must be 1 or 3")
+        check(self.stream in (None, True, False), "stream", self.stream, "must be True, False or None (auto)")
+        check(isinstance(self.devices, (int, np.integer)) and self.devices >= 1, "devices", self.devices,
+              "must be at least 1")
         check(self.weights in (None, "imagenet"), "weights", self.weights, "must be 'imagenet' or None")
         check(self.weights is None or TOWERS[self.tower].application, "weights", self.weights,
               f"apply to the application towers ({', '.join(n for n in TOWERS if TOWERS[n].application)}) only")

@@ -32,7 +32,7 @@ from keras_siamese.data.dataset import (
     stratified_split,
     to_uint8,
 )
-from keras_siamese.data.folder import list_images, read_images, resize_images
+from keras_siamese.data.folder import ImageFiles, list_images, read_images, resize_images, stack_images
 from keras_siamese.data.sources import load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
@@ -45,6 +45,8 @@ from keras_siamese.training.checkpoint import remove as remove_checkpoint
 from keras_siamese.training.checkpoint import restore as restore_checkpoint
 from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
 from keras_siamese.training.objectives import LOSSES, build_objective
+
+STREAM_WORKERS = 4  # threads decoding streamed images; PIL releases the GIL while it decodes
 
 TrainingData = str | Path | tuple | ImageSet | Splits | None
 """What `train` takes as data: a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a folder of
@@ -85,7 +87,8 @@ def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Spli
         empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
     shape = (*(config.image_size or (None, None)), config.channels)
-    return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress)
+    stream = "auto" if config.stream is None else config.stream
+    return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress, stream)
 
 
 def hold_out_classes(splits, config):
@@ -97,12 +100,15 @@ def hold_out_classes(splits, config):
 
 def make_batches(images, config, pairs, seed, unlabeled=None):
     """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise,
-    with half as many `unlabeled` images again when there are some."""
+    with half as many `unlabeled` images again when there are some. Images streamed from disk are
+    decoded by STREAM_WORKERS background threads, a few batches ahead of training."""
+    streamed = isinstance(images.images, ImageFiles)
+    workers = dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS) if streamed else {}
     if pairs:
-        return PairBatches(images.images, images.labels, config.batch_size, seed=seed)
+        return PairBatches(images.images, images.labels, config.batch_size, seed=seed, **workers)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
     return ClassBalancedBatches(images.images, images.labels, classes, per_class, seed=seed, unlabeled=unlabeled,
-                                unlabeled_per_batch=classes * per_class // 2)
+                                unlabeled_per_batch=classes * per_class // 2, **workers)
 
 
 def images_per_step(batches, config):
@@ -113,11 +119,12 @@ def images_per_step(batches, config):
     return (batches.sampler.batch_size + batches.unlabeled_per_batch) * (2 if config.two_views else 1)
 
 
-def unlabeled_images(source, shape, progress=True):
+def unlabeled_images(source, shape, progress=True, stream=False):
     """Unlabelled images as uint8 `(N, *shape)`: every image under a folder (class subfolders or not), or an
-    array of images, resized to the training images' shape."""
+    array of images, resized to the training images' shape. With `stream` a folder's stay on disk."""
     if isinstance(source, (str, Path)):
-        return read_images(list_images(source), shape[:2], shape[2], progress)
+        paths = list_images(source)
+        return ImageFiles(paths, shape) if stream else read_images(paths, shape[:2], shape[2], progress)
     images = to_uint8(source)
     return resize_images(images[..., None] if images.ndim == 3 else images, shape)
 
@@ -168,7 +175,7 @@ class Trainer:
                             splits.source)
         self.splits = splits
         self.unlabeled = None if self.unlabeled_source is None else unlabeled_images(
-            self.unlabeled_source, splits.train.image_shape, self.progress)
+            self.unlabeled_source, splits.train.image_shape, self.progress, isinstance(splits.train.images, ImageFiles))
         size = len(splits.train)
         batch_size, note = budget.fit_batch_size(config.batch_size, size, pairs=LOSSES[config.loss].takes_pairs,
                                                  images_per_class=config.images_per_class)
@@ -206,14 +213,19 @@ class Trainer:
         self.callbacks = self.validation_callbacks() if self.validate else []
         if checkpoint is not None:
             self.callbacks.append(Checkpoint(self, checkpoint))
-        fit = self.objective.model.fit(
-            self.batches,
-            epochs=self.config.epochs,
-            initial_epoch=initial_epoch,
-            shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them with the global RNG
-            callbacks=self.callbacks + list(callbacks),
-            verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
-        )
+        try:
+            fit = self.objective.model.fit(
+                self.batches,
+                epochs=self.config.epochs,
+                initial_epoch=initial_epoch,
+                shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them with the global RNG
+                callbacks=self.callbacks + list(callbacks),
+                verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
+            )
+        except Exception:
+            if self.batches.error is not None:  # a file that failed to decode, wrapped by the input pipeline
+                raise self.batches.error from None
+            raise
         for key, values in fit.history.items():
             self.history.setdefault(key, []).extend(float(v) for v in values)
         return self
@@ -253,7 +265,8 @@ class Trainer:
     def finish(self):
         """Refresh batch-norm statistics, calibrate the threshold, and write the run record into the model."""
         config, splits, siamese = self.config, self.splits, self.model
-        seen = splits.train.images if self.unlabeled is None else np.concatenate([splits.train.images, self.unlabeled])
+        seen = splits.train.images if self.unlabeled is None else stack_images(
+            [splits.train.images, self.unlabeled], "the training and unlabelled images")
         refresh_batch_norm(siamese.tower, seen, seed=config.seed)  # the statistics of every image trained on
         calibrate_model(siamese, splits.val if self.validate else splits.train, config.calibrate,
                         split="val" if self.validate else "train", batch_size=TRAINING_EMBED_BATCH)
