@@ -1,6 +1,7 @@
 """`siamese train`: train a model and write model.keras, training_plot.png, history.json, config.json."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,11 @@ def add_parser(commands):
                      help="data-parallel training on N local devices: TensorFlow MirroredStrategy or JAX "
                           "DataParallel (GPUs; on a host without them, N virtual CPU devices); default 1")
     fit.add_argument("--seed", type=int, help=f"fixes pairs, splits and initialisation ({default('seed')})")
+    hosts = p.add_argument_group("several hosts (JAX; or KERAS_DISTRIBUTION_* variables, see docs/scale.md)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same for every process")
+    hosts.add_argument("--num-processes", type=int, help="processes in the run, one per host")
+    hosts.add_argument("--process-id", type=int, help="this process's rank, 0 to --num-processes - 1; "
+                                                      "process 0 writes the outputs")
     p.add_argument("--calibrate", help="threshold rule: accuracy (default), f1, or far=0.01; chosen on validation "
                                        "pairs (training pairs when the validation split is too small)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -91,6 +97,10 @@ def run(args):
     settings = {name: value for name, value in vars(args).items()
                 if name in TrainConfig.__dataclass_fields__ and name not in ("recipe", "data")}
     output = args.resume or args.output
+    if args.coordinator or args.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+        from keras_siamese.training.replicas import join_hosts
+
+        join_hosts(args.coordinator, args.num_processes, args.process_id)
     try:
         if args.resume:
             result = resume(args.resume, progress=not args.quiet)
@@ -101,6 +111,8 @@ def run(args):
             print(f"the last finished epoch is saved; continue with: siamese train --resume {output}",
                   file=sys.stderr)
         raise
+    if not result.paths:  # a process other than 0 of a run on several hosts: process 0 reports
+        return
     figures = result.model.calibration
     print(f"trained {result.record['epochs_run']} epochs in {result.seconds:.1f} s on {result.record['backend']}")
     print(f"threshold {result.model.threshold:.4f} ({figures['rule']} on {figures['split']} pairs: "

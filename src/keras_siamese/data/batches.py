@@ -21,7 +21,20 @@ class EpochBatches(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.seed = seed
         self.error = None
+        self.part, self.full_batches = (0, 1), False
         self.set_epoch(0)
+
+    def distribute(self, devices, process=0, processes=1):
+        """Batches for data-parallel training on `devices` devices in all: full batches only (their rows
+        split evenly), and with several processes each gives only its part (see `own`)."""
+        self.full_batches = devices > 1
+        self.part = (process, processes)
+
+    def own(self, rows):
+        """This process's part of a batch's `rows`: the `process`-th of `processes` equal, contiguous blocks."""
+        process, processes = self.part
+        size = len(rows) // processes
+        return rows[process * size:(process + 1) * size]
 
     def __getitem__(self, i):
         try:
@@ -56,11 +69,17 @@ class PairBatches(EpochBatches):
             order = rng.permutation(len(self.pairs))
             self.pairs, self.same = self.pairs[order], self.same[order]
 
+    @property
+    def rows(self):
+        return self.batch_size
+
     def __len__(self):
+        if self.full_batches:
+            return max(len(self.pairs) // self.batch_size, 1)
         return -(-len(self.pairs) // self.batch_size)
 
     def batch(self, i):
-        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        rows = self.own(np.arange(i * self.batch_size, min((i + 1) * self.batch_size, len(self.pairs))))
         a, b = self.pairs[rows, 0], self.pairs[rows, 1]
         return (self.images[a], self.images[b]), self.same[rows]
 
@@ -86,13 +105,18 @@ class ClassBalancedBatches(EpochBatches):
             self.extra = np.stack([rng.choice(len(self.unlabeled), self.unlabeled_per_batch, replace=False)
                                    for _ in range(len(self.index))])
 
+    @property
+    def rows(self):
+        return self.sampler.batch_size + self.unlabeled_per_batch
+
     def __len__(self):
         return len(self.index)
 
     def batch(self, i):
-        rows = self.index[i]
+        rows = self.own(self.index[i])
         images, labels = self.images[rows], self.labels[rows].astype("int32")
         if self.unlabeled_per_batch:
-            images = np.concatenate([images, self.unlabeled[self.extra[i]]])
-            labels = np.concatenate([labels, np.full(self.unlabeled_per_batch, -1, "int32")])
+            extra = self.own(self.extra[i])
+            images = np.concatenate([images, self.unlabeled[extra]])
+            labels = np.concatenate([labels, np.full(len(extra), -1, "int32")])
         return images, labels

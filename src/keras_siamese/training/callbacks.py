@@ -1,5 +1,7 @@
 """Callbacks: validation verification metrics each epoch, and batch-norm statistics refresh."""
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -18,12 +20,14 @@ class ValidationMetrics(keras.callbacks.Callback):
     metrics all come from those embeddings: pair losses on fixed validation
     pairs (through `head` for bce), in-batch losses on fixed index `batches`.
     This is much cheaper than Keras' own validation pass, which rebuilds its
-    input pipeline every epoch.
+    input pipeline every epoch. With `local` (a LocalTower, when training on
+    several devices) the embeddings come from its plain copy of the tower.
     """
 
-    def __init__(self, tower, images, loss, seed, batches=None, head=None):
+    def __init__(self, tower, images, loss, seed, batches=None, head=None, local=None):
         super().__init__()
         self.tower, self.images, self.loss, self.batches, self.head = tower, images, loss, batches, head
+        self.local = local
         self.pairs, self.same = one_positive_one_negative(images.labels, np.random.default_rng(seed))
 
     def validation_loss(self, embeddings, distances):
@@ -37,9 +41,11 @@ class ValidationMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        embeddings = embed_images(self.tower, self.images.images, batch_size=TRAINING_EMBED_BATCH)
-        distances = pair_distances(embeddings, self.pairs)
-        logs["val_loss"] = self.validation_loss(embeddings, distances)
+        tower = self.tower if self.local is None else self.local.synced()
+        with contextlib.nullcontext() if self.local is None else self.local.outside():
+            embeddings = embed_images(tower, self.images.images, batch_size=TRAINING_EMBED_BATCH)
+            distances = pair_distances(embeddings, self.pairs)
+            logs["val_loss"] = self.validation_loss(embeddings, distances)
         finite = np.isfinite(distances).all()
         logs["val_auc"] = roc_auc(distances, self.same) if finite else float("nan")
         logs["val_accuracy"] = best_accuracy(distances, self.same)[0] if finite else float("nan")

@@ -45,6 +45,7 @@ from keras_siamese.training.checkpoint import remove as remove_checkpoint
 from keras_siamese.training.checkpoint import restore as restore_checkpoint
 from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
 from keras_siamese.training.objectives import LOSSES, build_objective
+from keras_siamese.training.replicas import Replicas, process_count, process_index
 
 STREAM_WORKERS = 4  # threads decoding streamed images; PIL releases the GIL while it decodes
 
@@ -115,8 +116,8 @@ def images_per_step(batches, config):
     """Images one training step passes through the tower: both images of every pair, every image of a
     class-balanced batch (and its unlabelled ones), twice with two views."""
     if isinstance(batches, PairBatches):
-        return 2 * batches.batch_size
-    return (batches.sampler.batch_size + batches.unlabeled_per_batch) * (2 if config.two_views else 1)
+        return 2 * batches.rows
+    return batches.rows * (2 if config.two_views else 1)
 
 
 def unlabeled_images(source, shape, progress=True, stream=False):
@@ -155,6 +156,7 @@ class Trainer:
         elif unlabeled is not None:
             settings["unlabeled"] = str(unlabeled)
         self.config = make_config(recipe, data=source_name(data), **settings)
+        self.replicas = Replicas(self.config.devices)  # first: devices can be split only before the backend starts
         self.data = data if data is not None else self.config.data
         self.data_record = None if source_name(self.data) == "array" else str(self.data)
         self.progress = progress
@@ -170,6 +172,8 @@ class Trainer:
             splits = hold_out_classes(splits, config)
         check_trainable(splits.train, "the training split")
         self.validate = can_form_both_pair_kinds(splits.val.labels)
+        # across hosts the weights are arrays no one process can read: validation waits for the end
+        self.validate_each_epoch = self.validate and process_count() == 1
         if not self.validate and len(splits.val):  # too small to validate on: train on it instead
             splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test,
                             splits.source)
@@ -187,41 +191,61 @@ class Trainer:
         return self
 
     def build(self):
-        """The tower, the Siamese model, the training objective, its batches and a compiled optimizer."""
+        """The tower, the Siamese model, the training objective, its batches and a compiled optimizer, all
+        inside the replicas' scope when training on several devices."""
         config, train = self.config, self.splits.train
+        with self.replicas.scope():
+            tower = self.make_tower()
+            self.replicas.prepare(tower)
+            self.model = SiameseModel(tower)
+            self.objective = build_objective(self.model, config)
+            self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled)
+            self.distribute_batches()
+            budget.check_training_memory(tower, images_per_step(self.batches, config) // self.replicas.count,
+                                         images_bytes=train.images.nbytes, in_batch=not self.objective.takes_pairs)
+            rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
+            loss = self.objective.loss if self.objective.takes_pairs else self.replicas.loss(self.objective.loss)
+            self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+        self.local = self.replicas.local_tower(tower, self.make_tower)
+        return self
+
+    def distribute_batches(self):
+        """Split each batch over the replicas: evenly, and over processes by rows."""
+        devices = self.replicas.global_count
+        self.batches.distribute(devices, process_index(), process_count())
+        if self.batches.rows % devices:
+            raise SiameseError(f"--devices: batches of {self.batches.rows} images do not split evenly over {devices} "
+                               "devices; choose a --batch-size (and --images-per-class) that does")
+
+    def make_tower(self):
+        """A freshly initialised tower of this run's architecture (bfloat16 compute with mixed precision)."""
+        config = self.config
         previous_policy = keras.config.dtype_policy()
         if config.mixed_precision:
             keras.config.set_dtype_policy("mixed_bfloat16" if keras.config.backend() != "torch" else "mixed_float16")
         try:
-            tower = build_tower(config.tower, train.image_shape, config.embedding_dim, config.normalize,
-                                config.weights)
+            return build_tower(config.tower, self.splits.train.image_shape, config.embedding_dim, config.normalize,
+                               config.weights)
         finally:
             keras.config.set_dtype_policy(previous_policy)
-        self.model = SiameseModel(tower)
-        self.objective = build_objective(self.model, config)
-        self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled)
-        budget.check_training_memory(tower, images_per_step(self.batches, config), images_bytes=train.images.nbytes,
-                                     in_batch=not self.objective.takes_pairs)
-        rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
-        self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=self.objective.loss)
-        return self
 
     def fit(self, callbacks=(), initial_epoch=0, checkpoint=None):
         """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics.
         With `checkpoint` (a folder), the state is saved there at every epoch end (see `restore`)."""
         self.batches.set_epoch(initial_epoch)
-        self.callbacks = self.validation_callbacks() if self.validate else []
-        if checkpoint is not None:
+        self.callbacks = self.validation_callbacks() if self.validate_each_epoch else []
+        if checkpoint is not None and process_count() == 1:
             self.callbacks.append(Checkpoint(self, checkpoint))
         try:
-            fit = self.objective.model.fit(
-                self.batches,
-                epochs=self.config.epochs,
-                initial_epoch=initial_epoch,
-                shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them with the global RNG
-                callbacks=self.callbacks + list(callbacks),
-                verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
-            )
+            with self.replicas.scope():
+                fit = self.objective.model.fit(
+                    self.batches,
+                    epochs=self.config.epochs,
+                    initial_epoch=initial_epoch,
+                    shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them by its RNG
+                    callbacks=self.callbacks + list(callbacks),
+                    verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
+                )
         except Exception:
             if self.batches.error is not None:  # a file that failed to decode, wrapped by the input pipeline
                 raise self.batches.error from None
@@ -235,7 +259,7 @@ class Trainer:
         objective, val, config = self.objective, self.splits.val, self.config
         val_batches = None if objective.takes_pairs else make_batches(val, config, False, VALIDATION_SEED).index
         callbacks = [ValidationMetrics(objective.tower, val, objective.validation_loss or objective.loss,
-                                       VALIDATION_SEED, val_batches, objective.head)]
+                                       VALIDATION_SEED, val_batches, objective.head, self.local)]
         if config.patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.patience, restore_best_weights=True))
@@ -243,7 +267,8 @@ class Trainer:
 
     def restore(self, folder):
         """Load the checkpoint in `folder` into this built trainer; returns the epoch to continue from."""
-        return restore_checkpoint(folder, self)
+        with self.replicas.scope():
+            return restore_checkpoint(folder, self)
 
     @classmethod
     def resume(cls, folder, data: TrainingData = None, progress=True):
@@ -264,6 +289,8 @@ class Trainer:
 
     def finish(self):
         """Refresh batch-norm statistics, calibrate the threshold, and write the run record into the model."""
+        if self.local is not None:  # from here on, a plain model on this process
+            self.model = SiameseModel(self.local.synced())
         config, splits, siamese = self.config, self.splits, self.model
         seen = splits.train.images if self.unlabeled is None else stack_images(
             [splits.train.images, self.unlabeled], "the training and unlabelled images")
@@ -336,6 +363,7 @@ def _stopped_early(trainer):
 
 def _finish(trainer, output):
     trainer.finish()
+    output = output if process_index() == 0 else None  # across hosts, process 0 alone writes
     paths = trainer.write(output) if output is not None else {}
     if output is not None:
         remove_checkpoint(output)
