@@ -1,5 +1,7 @@
 """Serializable layers of the Siamese model (no `Lambda`, so safe-mode loading works)."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -50,3 +52,45 @@ class L2Normalize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_siamese")
+class RandomAffine(keras.layers.Layer):
+    """Random shift, rotation and zoom of each image, composed into one affine warp (one interpolation, where
+    `RandomTranslation`, `RandomRotation` and `RandomZoom` in a row take three). Identity outside training.
+
+    The draws match those layers': shifts uniform in +-`shift` of the height and width, angles uniform in
+    +-`rotation` of a full turn about the centre, zoom factors uniform in 1 +- `zoom`.
+    """
+
+    def __init__(self, shift=0.08, rotation=0.03, zoom=0.08, fill_mode="nearest", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.shift, self.rotation, self.zoom, self.fill_mode, self.seed = shift, rotation, zoom, fill_mode, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        images = ops.cast(images, self.compute_dtype)
+        n, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+
+        def uniform(bound):
+            return keras.random.uniform((n,), -bound, bound, seed=self.seed_generator)
+
+        angle = uniform(self.rotation * 2 * math.pi)
+        scale = 1.0 + uniform(self.zoom)
+        dx, dy = uniform(self.shift) * width, uniform(self.shift) * height
+        # output pixel p maps to input pixel c + scale * R(angle) (p - c) - (dx, dy), c the centre
+        cos, sin = scale * ops.cos(angle), scale * ops.sin(angle)
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        transform = ops.stack([cos, -sin, cx - cos * cx + sin * cy - dx,
+                               sin, cos, cy - sin * cx - cos * cy - dy,
+                               ops.zeros_like(cos), ops.zeros_like(cos)], axis=1)
+        return ops.image.affine_transform(images, transform, fill_mode=self.fill_mode)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift, "rotation": self.rotation, "zoom": self.zoom,
+                "fill_mode": self.fill_mode, "seed": self.seed}

@@ -15,6 +15,7 @@ from keras_siamese.losses.in_batch import InBatchContrastiveLoss
 from keras_siamese.losses.supervised_contrastive import SupervisedContrastiveLoss
 from keras_siamese.losses.triplet import TripletLoss
 from keras_siamese.losses.two_view import TwoViewContrastiveLoss
+from keras_siamese.models.layers import RandomAffine
 from keras_siamese.registry import Registry
 
 
@@ -100,9 +101,5 @@ def view_augmentation():
 
 
 def augmentation():
-    """Small random shifts, rotations and zooms, applied in training only."""
-    return keras.Sequential([
-        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="nearest"),
-        keras.layers.RandomRotation(0.03, fill_mode="nearest"),
-        keras.layers.RandomZoom(0.08, fill_mode="nearest"),
-    ], name="augmentation")
+    """Small random shifts, rotations and zooms in one warp, applied in training only."""
+    return RandomAffine(shift=0.08, rotation=0.03, zoom=0.08, fill_mode="nearest", name="augmentation")
