@@ -113,9 +113,9 @@ def embedding_speed(tower, images):
     return len(images) / (time.perf_counter() - began)
 
 
-def throughput(data, anchors):
-    """Training images/s of the seed and default recipes (as `siamese train` builds them) and embedding
-    images/s of their towers."""
+def throughput(data, anchors, steps=200):
+    """Training images/s of the seed and default recipes (as `siamese train` builds them, over about `steps`
+    steps each) and embedding images/s of their towers."""
     sys.path.insert(0, str(anchors.parent))
     import recipes
 
@@ -128,7 +128,7 @@ def throughput(data, anchors):
                                 ("ours", "default", "ours train images/s")):
         trainer = trainers[name] = recipe_trainer(recipe, x, y)
         figures[label] = timed_fit(trainer.objective.model, trainer.batches,
-                                   images_per_step(trainer.batches, trainer.config))
+                                   images_per_step(trainer.batches, trainer.config), steps)
     images = np.concatenate([test_x] * max(1, 10_000 // len(test_x)))  # at least 10,000 images
     for name, label in (("seed", "seed tower"), ("ours", "our tower")):
         figures[f"{label} embedding images/s"] = embedding_speed(trainers[name].objective.tower, images)

@@ -110,7 +110,7 @@ def seconds_per_call(fn, calls=30, repeats=3):
     return float(np.median(times))
 
 
-def step_profile(trainer, epochs=3):
+def step_profile(trainer, epochs=10):
     """Seconds per training step of `trainer`'s model, stage by stage (TensorFlow backend).
 
     Variants are timed one after another on one fixed batch: the tower forward (training mode), + backward
@@ -177,10 +177,15 @@ def cli_worker(output):
     from keras_siamese.training import trainer as module
 
     imported = time.time()
-    stages, steps = {}, []
+    stages, steps, starts = {}, [], []
 
     class Steps(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.perf_counter()
+
         def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                starts.append(time.perf_counter() - self.began)
             self.began = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
@@ -205,7 +210,7 @@ def cli_worker(output):
     except SystemExit as stop:
         if stop.code:
             raise
-    print(json.dumps({"imported": imported, "stages": stages, "steps": steps}))
+    print(json.dumps({"imported": imported, "stages": stages, "steps": steps, "epoch_starts": starts}))
 
 
 def cli_share(python):
@@ -222,13 +227,15 @@ def cli_share(python):
     slow = steps[steps > 3 * steady]
     tracing = float(slow.sum() - steady * len(slow))  # the first step traces the graph: start-up, not training
     training = float(steps.sum()) - tracing
+    starts = float(sum(run["epoch_starts"]))
     parts = {
         "start-up (interpreter, imports, argument parsing)": run["imported"] - began,
         "prepare (seed, load and split the data)": run["stages"]["prepare"],
         "build (tower, objective, batches, compile)": run["stages"]["build"],
         "tracing (steps over 3x the median, beyond the median)": tracing,
-        "fit outside steps (per-epoch validation, checkpoint, early stopping, epoch ends)":
-            run["stages"]["fit"] - float(steps.sum()),
+        "epoch starts (to the first step: a new input iterator, the old one's tf.data threads joined)": starts,
+        "rest of fit outside steps (per-epoch validation, checkpoint, early stopping)":
+            run["stages"]["fit"] - float(steps.sum()) - starts,
         "finish (batch-norm refresh, calibration)": run["stages"]["finish"],
         "write (model, plot, history, config)": run["stages"]["write"],
     }
@@ -241,6 +248,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=sorted(peers.SOURCES), default="mnist5k")
     parser.add_argument("--anchors", type=Path, default=Path(os.environ.get("ANCHORS", peers.DEFAULT_ANCHORS)))
+    parser.add_argument("--steps", type=int, default=600, help="training steps timed per recipe")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: speed, profile, cli")
     parser.add_argument("--json", type=Path, help="also write all figures here")
     parser.add_argument("--worker", choices=["cli"], help=argparse.SUPPRESS)
@@ -277,7 +285,7 @@ def main():
     figures["forward_flops"] = flops
 
     if "speed" not in skip:
-        speeds = peers.throughput(args.data, args.anchors)
+        speeds = peers.throughput(args.data, args.anchors, steps=args.steps)
         figures["throughput"] = speeds
         rows = [("training", "seed recipe", speeds["seed recipe train images/s (2 per pair)"], 3),
                 ("training", "ours", speeds["ours train images/s"], 3),

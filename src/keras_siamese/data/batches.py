@@ -18,7 +18,9 @@ class EpochBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, seed=0, **kwargs):
-        super().__init__(**kwargs)
+        # two worker threads: Keras then feeds TensorFlow without tf.data autotuning, whose thread otherwise
+        # stalls each epoch's start for up to 0.45 s (benchmarks/throughput.py, docs/benchmarks.md)
+        super().__init__(**{"workers": 2, **kwargs})
         self.seed = seed
         self.error = None
         self.part, self.full_batches = (0, 1), False
