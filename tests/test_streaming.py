@@ -34,6 +34,21 @@ def test_image_files_decode_like_read_images(folder):
         stack_images([files, expected])
 
 
+def test_cached_files_decode_once(folder):
+    from pathlib import Path
+
+    paths = list_images(folder)
+    files = ImageFiles(paths, (16, 16, 1)).cached()
+    first = files[[0, 1, 2]]
+    assert list(np.flatnonzero(files.cache.filled)) == [0, 1, 2]
+    for path in paths[:3]:
+        Path(path).unlink()  # from now on only the cache has them
+    np.testing.assert_array_equal(files[[2, 0, 1]], first[[2, 0, 1]])
+    np.testing.assert_array_equal(files[1], first[1])
+    with pytest.raises(SiameseError, match="file not found"):
+        ImageFiles(paths, (16, 16, 1))[0]
+
+
 def test_streamed_splits_match_in_memory_ones(folder):
     streamed = load_splits(folder, shape=(16, 16, 1), stream=True)
     held = load_splits(folder, shape=(16, 16, 1), stream=False)
@@ -83,7 +98,9 @@ def test_cli_trains_and_evaluates_a_streamed_folder(folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["train", "--data", str(folder), "--stream", "--output", str(out), *QUICK]) == 0
     assert (out / "model.keras").is_file()
-    assert main(["evaluate", "--model", str(out / "model.keras"), "--output", str(tmp_path / "eval")]) == 0
+    assert main(["evaluate", "--model", str(out / "model.keras"), "--stream", "--output", str(tmp_path / "eval")]) == 0
+    assert main(["calibrate", "--model", str(out / "model.keras"), "--data", str(folder), "--stream",
+                 "--output", str(tmp_path / "calibrated.keras")]) == 0
 
 
 def test_an_unreadable_file_met_while_streaming_is_one_line(tmp_path, capsys):

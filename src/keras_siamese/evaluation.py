@@ -31,8 +31,9 @@ def default_source(model):
     return data["name"], data.get("path") if reads_dir else None
 
 
-def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True):
-    """The labelled images to evaluate on, resized to the model's input, and a description of them."""
+def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True, stream="auto"):
+    """The labelled images to evaluate on, resized to the model's input, and a description of them;
+    a folder's stay on disk with `stream` (see `load_splits`)."""
     if isinstance(data, ImageSet):
         images = ImageSet(resize_images(data.images, model.input_image_shape), data.labels, data.class_names,
                           data.ids)
@@ -47,7 +48,7 @@ def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, pro
     training = model.info.get("training", {})
     splits = data if isinstance(data, Splits) else load_splits(
         data, data_dir, model.input_image_shape, seed=training.get("seed", seed),
-        val_fraction=training.get("val_fraction", 0.1), progress=progress,
+        val_fraction=training.get("val_fraction", 0.1), progress=progress, stream=stream,
     )
     images = concatenate([splits.train, splits.val, splits.test]) if split == "all" else splits.split(split)
     if len(images) < 2:
@@ -70,7 +71,7 @@ def check_pairable(images, where):
 
 
 def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, data_dir=None, seed=0,
-             episodes=1000, map_method="pca", progress=True):
+             episodes=1000, map_method="pca", progress=True, stream="auto"):
     """Metrics of `model` on a split of `data` (source name, folder, Splits or ImageSet).
 
     Pairs: one same-class and one other-class partner per image (seeded), or
@@ -81,7 +82,7 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     if output is not None:  # before the slow part, not after it
         check_map_method(map_method)
         check_output_folder(output)
-    images, source = evaluation_images(model, data, split, data_dir, seed, progress)
+    images, source = evaluation_images(model, data, split, data_dir, seed, progress, stream)
     if all_pairs_mode:
         pairs, same = all_pairs(images.labels)
     else:

@@ -52,13 +52,23 @@ def _number(text, kind):
         raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text}") from None
 
 
-def add_data_options(parser, default="mnist-sample", help_default=None):
+def add_data_options(parser, default="mnist-sample", help_default=None, stream=False):
+    """--data and --data-dir; with `stream`, --stream/--no-stream for commands that can leave a folder on disk."""
     parser.add_argument(
         "--data", default=default,
         help="mnist-sample (embedded, default), mnist, fashion-mnist, or a folder of class subfolders"
         + (f" ({help_default})" if help_default else ""),
     )
     parser.add_argument("--data-dir", help="read mnist / fashion-mnist from this folder of the four IDX .gz files")
+    if stream:
+        parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                            help="read a folder's images from disk batch by batch, on background threads (default: "
+                                 "when decoded they would take over 1 GB, or a quarter of the free memory)")
+
+
+def stream_choice(args):
+    """The --stream flag as `load_splits` takes it: True, False or "auto"."""
+    return "auto" if args.stream is None else args.stream
 
 
 def add_model_option(parser):

@@ -1,6 +1,6 @@
 """`siamese calibrate`: choose a model's decision threshold on labelled images and store it in the model."""
 
-from keras_siamese.cli._options import add_data_options, add_model_option
+from keras_siamese.cli._options import add_data_options, add_model_option, stream_choice
 from keras_siamese.data.dataset import SPLIT_NAMES
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
@@ -9,7 +9,7 @@ DESCRIPTION = __doc__.split(": ", 1)[1]
 def add_parser(commands):
     p = commands.add_parser("calibrate", help="re-calibrate the stored threshold", description=DESCRIPTION)
     add_model_option(p)
-    add_data_options(p, default=None, help_default="default: the model's training source")
+    add_data_options(p, default=None, help_default="default: the model's training source", stream=True)
     p.add_argument("--split", choices=SPLIT_NAMES,
                    help="images to calibrate on (default: all images of a folder given with --data, else val)")
     p.add_argument("--rule", default="accuracy", help="accuracy (default), f1, or far=X for a target false-accept rate")
@@ -34,7 +34,8 @@ def run(args):
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
         split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
-        images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet)
+        images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet,
+                                           stream=stream_choice(args))
         previous = model.threshold
         figures = calibrate_model(model, images, args.rule, split=split, source=source)
         path = save_model(model, output)

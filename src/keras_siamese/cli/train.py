@@ -22,10 +22,7 @@ def add_parser(commands):
         return f"default: {default_value(name)}; seed recipe: {default_value(name, 'seed')}"
 
     p = commands.add_parser("train", help="train a model", description=DESCRIPTION)
-    add_data_options(p)
-    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                   help="train from disk: a folder's images are decoded batch by batch by background threads "
-                        "(default: when decoded they would take over 1 GB, or a quarter of the free memory)")
+    add_data_options(p, stream=True)
     p.add_argument("--output", default="output", help="folder for the outputs (default: output)")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the interrupted run whose --output was DIR from its last finished epoch "

@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from keras_siamese import budget
 from keras_siamese.data.dataset import ImageSet, to_uint8
+from keras_siamese.data.pixel_cache import PixelCache
 from keras_siamese.errors import SiameseError
 
 # Our pixel limit is checked on every header before decoding, so Pillow's warning (from 89 Mpx) only
@@ -55,6 +56,9 @@ class _PixelBudget:
 
     @contextlib.contextmanager
     def hold(self, pixels, limit):
+        if pixels <= limit // 1024:  # small: all threads together hold a negligible share, no need to wait
+            yield
+            return
         with self._changed:
             self._changed.wait_for(lambda: self._used == 0 or self._used + pixels <= limit)
             self._used += pixels
@@ -104,8 +108,9 @@ def _too_large(path, pixels, limit):
 
 
 def _to_mode(image, mode):
-    """`image` in mode "L" or "RGB": upright (EXIF), transparency on white, wide grey scaled to 0..255."""
-    image = ImageOps.exif_transpose(image)
+    """`image` (loaded) in mode "L" or "RGB": upright (EXIF), transparency on white, wide grey scaled to 0..255."""
+    if "exif" in image.info or "Raw profile type exif" in image.info or image.format == "TIFF":  # else no orientation
+        image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -162,16 +167,19 @@ class ImageFiles:
     read from disk when indexed, so a folder of any size holds only its paths in memory.
 
     `files[i]` is one decoded image; `files[rows]` (a slice or index array) a decoded batch;
-    `subset(rows)` and `resized(shape)` stay on disk.
+    `subset(rows)` and `resized(shape)` stay on disk. `cached()` is a copy that keeps
+    each decoded image in a PixelCache, so later epochs read pixels instead of decoding.
     """
 
     ndim = 4
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, paths, shape, max_pixels=None):
-        self.paths = np.array([str(p) for p in paths], dtype=object)
+    def __init__(self, paths, shape, max_pixels=None, cache=None):
+        self.paths = paths if isinstance(paths, np.ndarray) and paths.dtype == object else np.array(
+            [str(p) for p in paths], dtype=object)
         self.image_shape = tuple(int(s) for s in shape)
         self.max_pixels = max_pixels
+        self.cache = cache
 
     def __len__(self):
         return len(self.paths)
@@ -187,12 +195,27 @@ class ImageFiles:
 
     def __getitem__(self, rows):
         if isinstance(rows, (int, np.integer)):
-            return read_image(self.paths[rows], self.image_shape[:2], self.image_shape[2], self.max_pixels)
-        paths = self.paths[rows]
-        out = np.empty((len(paths), *self.image_shape), np.uint8)
-        for i, path in enumerate(paths):
-            out[i] = read_image(path, self.image_shape[:2], self.image_shape[2], self.max_pixels)
+            return self._read(int(rows) % len(self))
+        positions = np.arange(len(self))[rows]
+        out = np.empty((len(positions), *self.image_shape), np.uint8)
+        for i, position in enumerate(positions):
+            out[i] = self._read(position)
         return out
+
+    def _read(self, position):
+        cache = self.cache
+        if cache is not None and cache.filled[position]:
+            return cache.read(position)
+        image = read_image(self.paths[position], self.image_shape[:2], self.image_shape[2], self.max_pixels)
+        if cache is not None:
+            cache.write(position, image)
+        return image
+
+    def cached(self):
+        """These files with a PixelCache of their decoded pixels, when the temporary folder has room."""
+        if self.cache is not None or not PixelCache.fits(len(self), self.image_shape):
+            return self
+        return ImageFiles(self.paths, self.image_shape, self.max_pixels, PixelCache(len(self), self.image_shape))
 
     def __array__(self, dtype=None, copy=None):
         budget.check_image_set(len(self), self.image_shape, "decoding the images")
@@ -314,4 +337,5 @@ def load_image_folder(root, shape=None, progress=True, class_names=None, stream=
     known += sorted(set(names) - set(known))
     code = {name: i for i, name in enumerate(known)}
     labels = np.array([code[n] for n in names], np.int64)
-    return ImageSet(images, labels, known, np.array([str(p) for p in paths])), shape
+    ids = images.paths if isinstance(images, ImageFiles) else np.array([str(p) for p in paths])  # one copy of the paths
+    return ImageSet(images, labels, known, ids), shape

@@ -194,7 +194,7 @@ def _jax_devices(count):
     import jax
 
     try:
-        if jax.config.jax_num_cpu_devices < count:
+        if getattr(jax.config, "jax_num_cpu_devices", count) < count:  # the option came with JAX 0.4.38
             jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError:  # JAX's backends have started
         pass

@@ -47,7 +47,7 @@ from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
 from keras_siamese.training.objectives import LOSSES, build_objective
 from keras_siamese.training.replicas import Replicas, process_count, process_index
 
-STREAM_WORKERS = 4  # threads decoding streamed images; PIL releases the GIL while it decodes
+STREAM_WORKERS = 4  # threads decoding streamed images on JAX and PyTorch; PIL releases the GIL while it decodes
 
 TrainingData = str | Path | tuple | ImageSet | Splits | None
 """What `train` takes as data: a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a folder of
@@ -102,13 +102,20 @@ def hold_out_classes(splits, config):
 def make_batches(images, config, pairs, seed, unlabeled=None):
     """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise,
     with half as many `unlabeled` images again when there are some. Images streamed from disk are
-    decoded by STREAM_WORKERS background threads, a few batches ahead of training."""
-    streamed = isinstance(images.images, ImageFiles)
-    workers = dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS) if streamed else {}
+    decoded ahead of the training step, and kept decoded in a PixelCache on disk for the next epochs:
+    on TensorFlow by the input pipeline's own prefetching thread (measured faster than PyDataset workers,
+    docs/benchmarks.md), elsewhere by STREAM_WORKERS PyDataset threads."""
+    pixels = images.images
+    streamed = isinstance(pixels, ImageFiles)
+    workers = {}
+    if streamed:
+        pixels, unlabeled = pixels.cached(), unlabeled.cached() if isinstance(unlabeled, ImageFiles) else unlabeled
+        if keras.config.backend() != "tensorflow":
+            workers = dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS)
     if pairs:
-        return PairBatches(images.images, images.labels, config.batch_size, seed=seed, **workers)
+        return PairBatches(pixels, images.labels, config.batch_size, seed=seed, **workers)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
-    return ClassBalancedBatches(images.images, images.labels, classes, per_class, seed=seed, unlabeled=unlabeled,
+    return ClassBalancedBatches(pixels, images.labels, classes, per_class, seed=seed, unlabeled=unlabeled,
                                 unlabeled_per_batch=classes * per_class // 2, **workers)
 
 

@@ -1,0 +1,45 @@
+"""Decoded images kept on disk, so that streamed training decodes each file once, not once per epoch."""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+DISK_SHARE = 0.5  # of the free space in the temporary folder, at most
+
+
+class PixelCache:
+    """Rows of uint8 pixels in an unlinked temporary file, written and read with pwrite/pread.
+
+    The rows live in the operating system's page cache (or on disk), not in this
+    process's memory, so a streamed run stays flat however large the folder. The file
+    disappears with the process. `filled[i]` says whether row `i` is stored.
+    """
+
+    def __init__(self, count, shape):
+        self.shape = tuple(shape)
+        self.row_bytes = int(np.prod(shape))
+        handle, name = tempfile.mkstemp(prefix="keras-siamese-", suffix=".pixels")
+        os.unlink(name)
+        self.fd = handle
+        os.ftruncate(handle, count * self.row_bytes)  # sparse until written
+        self.filled = np.zeros(count, bool)
+
+    @classmethod
+    def fits(cls, count, shape):
+        """Whether `count` rows of `shape` fit in DISK_SHARE of the temporary folder's free space."""
+        return count * int(np.prod(shape)) <= DISK_SHARE * shutil.disk_usage(tempfile.gettempdir()).free
+
+    def read(self, row):
+        data = os.pread(self.fd, self.row_bytes, row * self.row_bytes)
+        return np.frombuffer(data, np.uint8).reshape(self.shape)
+
+    def write(self, row, pixels):
+        os.pwrite(self.fd, np.ascontiguousarray(pixels, np.uint8).tobytes(), row * self.row_bytes)
+        self.filled[row] = True
+
+    def __del__(self):
+        fd, self.fd = getattr(self, "fd", None), None
+        if fd is not None:
+            os.close(fd)
