@@ -110,8 +110,8 @@ def make_batches(images, config, pairs, seed, unlabeled=None):
     workers = {}
     if streamed:
         pixels, unlabeled = pixels.cached(), unlabeled.cached() if isinstance(unlabeled, ImageFiles) else unlabeled
-        if keras.config.backend() != "tensorflow":
-            workers = dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS)
+        tensorflow = keras.config.backend() == "tensorflow"
+        workers = dict(workers=1) if tensorflow else dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS)
     if pairs:
         return PairBatches(pixels, images.labels, config.batch_size, seed=seed, **workers)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
