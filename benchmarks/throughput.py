@@ -49,6 +49,37 @@ def cpu_info():
             "mhz": mhz, "clock_source": source}
 
 
+CLOCK_PROBE = r"""
+#include <stdio.h>
+#include <time.h>
+int main(void) {
+    struct timespec a, b; unsigned long x = 0, n = 1000000000UL;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (unsigned long i = 0; i < n; i++) __asm__ volatile("add $1, %0" : "+r"(x));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%f\n", n / ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9) / 1e9);
+    return x != n;
+}
+"""
+
+
+def measured_clock_ghz(cores):
+    """The clock with every core busy, from a chain of dependent integer adds (one per cycle) run on each core
+    at once; None without a C compiler."""
+    import shutil
+    import tempfile
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        source, binary = Path(folder) / "clock.c", Path(folder) / "clock"
+        source.write_text(CLOCK_PROBE)
+        subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], check=True)
+        runs = [subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True) for _ in range(cores)]
+        return min(float(run.communicate()[0]) for run in runs)
+
+
 def fp32_peak(cpu):
     """(GFLOP/s, how it was derived): cores x GHz x FMA units x fp32 lanes x 2 FLOP per FMA."""
     flags = cpu["flags"]
@@ -65,6 +96,10 @@ def fp32_peak(cpu):
     fma = "fma" in flags
     per_cycle = (FMA_UNITS if fma else 1) * lanes * 2
     ghz = cpu["mhz"] / 1000
+    if cpu.get("measured_ghz"):
+        ghz = cpu["measured_ghz"]
+        cpu["clock_source"] = (f"measured: dependent adds on all {cpu['cores']} cores at once; the OS reports "
+                               f"{cpu['mhz'] / 1000:.3f} GHz from {cpu['clock_source']}")
     pipes = f"{FMA_UNITS} FMA units x 2 FLOP" if fma else "no FMA: 1 multiply + 1 add pipe"
     derivation = (f"{cpu['cores']} cores x {ghz:.3f} GHz ({cpu['clock_source']}) x {pipes} x {lanes} lanes "
                   f"= {per_cycle} FLOP/cycle/core [{width}]")
@@ -168,6 +203,32 @@ def step_profile(trainer, epochs=10):
     }
 
 
+def layer_profile(tower, batch):
+    """Per layer of `tower`: ms of its forward (training mode) and of its backward (gradients with respect to its
+    input and weights, minus the forward), each layer timed alone on random inputs of its shape."""
+    import inspect
+
+    import keras
+    import tensorflow as tf
+
+    rows = []
+    for layer in tower.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        x = tf.random.uniform((batch, *layer.input.shape[1:]))
+        kwargs = {"training": True} if "training" in inspect.signature(layer.call).parameters else {}
+
+        def backward(layer=layer, x=x, kwargs=kwargs):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.reduce_sum(layer(x, **kwargs))
+            return tape.gradient(y, [x, *layer.trainable_variables])
+
+        forward = seconds_per_call(tf.function(lambda layer=layer, x=x, kwargs=kwargs: layer(x, **kwargs)))
+        rows.append((layer.name, forward, seconds_per_call(tf.function(backward)) - forward))
+    return rows
+
+
 def cli_worker(output):
     """Run `siamese train --data mnist-sample` in this process, timing its stages and every training step;
     prints one JSON line."""
@@ -259,6 +320,7 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     skip = set(args.skip.split(","))
     cpu = cpu_info()
+    cpu["measured_ghz"] = measured_clock_ghz(cpu["cores"])
     peak, derivation = fp32_peak(cpu)
     native_bf16 = sorted(cpu["flags"] & {"avx512_bf16", "amx_bf16"})
     print(f"CPU: {cpu['model']} (vendor {cpu['vendor']}, family {cpu['family']}), {cpu['cores']} cores; "
@@ -306,6 +368,11 @@ def main():
               f"{len(trainers['ours'].batches[0][0])}), ms and share of the step in fit:")
         for stage, seconds in profile.items():
             print(f"  {stage}: {1e3 * seconds:.2f} ms ({seconds / whole:.0%})")
+        layers = layer_profile(trainers["ours"].objective.tower, len(trainers["ours"].batches[0][0]))
+        figures["layer_profile_ms"] = {name: [1e3 * f, 1e3 * b] for name, f, b in layers}
+        print("per layer, timed alone (ms forward / backward):")
+        for name, forward, backward in layers:
+            print(f"  {name}: {1e3 * forward:.2f} / {1e3 * backward:.2f}")
 
     if "cli" not in skip:
         share = cli_share(sys.executable)
