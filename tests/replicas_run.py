@@ -20,4 +20,5 @@ trainer = ks.Trainer((images, labels), progress=False, devices=devices, epochs=3
                      embedding_dim=8, augment=False, patience=0, seed=5)
 trainer.prepare().build().fit().finish()
 weights = {f"arr_{i}": np.asarray(w) for i, w in enumerate(trainer.model.get_weights())}
-np.savez(out, loss=np.array(trainer.history["loss"]), devices=trainer.replicas.global_count, **weights)
+np.savez(out, loss=np.array(trainer.history["loss"]), val_loss=np.array(trainer.history.get("val_loss", [])),
+         threshold=trainer.model.threshold, devices=trainer.replicas.global_count, **weights)

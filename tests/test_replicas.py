@@ -49,6 +49,10 @@ def test_two_devices_train_what_one_device_trains(backend, tmp_path):
     assert one["devices"] == 1 and two["devices"] == 2
     # the in-batch loss of the gathered global batch, per epoch (first epoch: identical weights but the first)
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
+    # validation and calibration run on a plain copy of the tower, on the same images
+    assert len(one["val_loss"]) == 3
+    np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=1e-4)
+    np.testing.assert_allclose(two["threshold"], one["threshold"], rtol=1e-4)
     for key in one:
         if key.startswith("arr_"):  # batch-norm statistics included: global-batch statistics, then the refresh
             np.testing.assert_allclose(two[key], one[key], atol=2e-4, err_msg=key)

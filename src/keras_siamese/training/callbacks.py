@@ -33,10 +33,13 @@ class ValidationMetrics(keras.callbacks.Callback):
     def validation_loss(self, embeddings, distances):
         if self.batches is None:
             predictions = distances[:, None] if self.head is None else self.head(distances[:, None])
-            return float(ops.convert_to_numpy(self.loss(self.same.astype("float32")[:, None], predictions)))
+            return self.mean_loss(self.same.astype("float32")[:, None], predictions)
         labels = self.images.labels.astype("int32")
-        values = [ops.convert_to_numpy(self.loss(labels[rows], embeddings[rows])) for rows in self.batches]
-        return float(np.mean(values))
+        return float(np.mean([self.mean_loss(labels[rows], embeddings[rows]) for rows in self.batches]))
+
+    def mean_loss(self, y_true, y_pred):
+        """The loss's batch mean, from `call`: `__call__` would divide it by the replicas of a strategy scope."""
+        return float(np.mean(ops.convert_to_numpy(self.loss.call(y_true, ops.convert_to_tensor(y_pred)))))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
