@@ -16,6 +16,7 @@ def folder(tmp_path):
     return write_folder(tmp_path / "images", per_class=8)
 
 
+@pytest.mark.core
 def test_image_files_decode_like_read_images(folder):
     paths = list_images(folder)
     files = ImageFiles(paths, (10, 12, 1))
@@ -34,6 +35,7 @@ def test_image_files_decode_like_read_images(folder):
         stack_images([files, expected])
 
 
+@pytest.mark.core
 def test_cached_files_decode_once(folder):
     from pathlib import Path
 
@@ -78,6 +80,7 @@ def test_embedding_streamed_images_matches_arrays(folder):
                                embed_images(result.model, np.asarray(files)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.core  # streamed by tf.data's prefetch thread on TensorFlow, by PyDataset workers elsewhere
 @pytest.mark.parametrize("loss", ["supcon", "contrastive"])
 def test_training_from_disk_equals_training_in_memory(folder, loss):
     import keras_siamese as ks
