@@ -33,3 +33,21 @@ def test_batches_are_class_balanced_and_index_every_image():
         x, y = batches[i]
         assert x.shape == (12, 2, 2, 1)
         assert sorted(np.bincount(y, minlength=5)[np.bincount(y, minlength=5) > 0]) == [4, 4, 4]
+
+
+def test_the_stream_is_every_epoch_back_to_back():
+    from keras_siamese.data.batches import EpochStream
+
+    labels = np.repeat(np.arange(4), 6)
+    images = np.arange(len(labels), dtype=np.uint8).reshape(-1, 1, 1, 1)
+    batches = ClassBalancedBatches(images, labels, 2, 3, seed=7)
+    steps = len(batches)
+    stream = EpochStream(batches, first_epoch=2)  # resuming at epoch 2
+    assert stream.num_batches is None  # endless: Keras keeps one iterator for the whole run
+    for epoch in (2, 3, 4):
+        reference = ClassBalancedBatches(images, labels, 2, 3, seed=7)
+        reference.set_epoch(epoch)
+        for step in range(steps):
+            np.testing.assert_array_equal(stream[(epoch - 2) * steps + step][0], reference[step][0])
+    assert batches.epoch == 0  # the epochs are drawn on copies
+    np.testing.assert_array_equal(stream[0][0], stream.epoch(2)[0][0])  # a step back into the kept epoch

@@ -1,5 +1,8 @@
 """Keras `PyDataset`s that feed training from index arrays (backend-agnostic)."""
 
+import copy
+import threading
+
 import keras
 import numpy as np
 
@@ -12,17 +15,12 @@ from keras_siamese.seeds import epoch_rng
 class EpochBatches(keras.utils.PyDataset):
     """A PyDataset whose draws for epoch `e` are a function of (seed, e): `set_epoch` replays any epoch.
 
-    Subclasses give `batch(i)`. A SiameseError while making one (an unreadable
-    streamed file) is kept in `error`, since TensorFlow's input pipeline re-raises
-    it wrapped in its own error.
+    Subclasses give `batch(i)`, batch `i` of the current epoch. Training reads them through an EpochStream.
     """
 
     def __init__(self, seed=0, **kwargs):
-        # two worker threads: Keras then feeds TensorFlow without tf.data autotuning, whose thread otherwise
-        # stalls each epoch's start for up to 0.45 s (benchmarks/throughput.py, docs/benchmarks.md)
-        super().__init__(**{"workers": 2, **kwargs})
+        super().__init__(**kwargs)
         self.seed = seed
-        self.error = None
         self.part, self.full_batches = (0, 1), False
         self.set_epoch(0)
 
@@ -39,11 +37,7 @@ class EpochBatches(keras.utils.PyDataset):
         return rows[process * size:(process + 1) * size]
 
     def __getitem__(self, i):
-        try:
-            return self.batch(i)
-        except SiameseError as error:
-            self.error = error
-            raise
+        return self.batch(i)
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -51,6 +45,45 @@ class EpochBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)
+
+
+class EpochStream(keras.utils.PyDataset):
+    """Every epoch of `batches`, back to back from `first_epoch`, as one endless PyDataset (fit with
+    `steps_per_epoch=len(batches)`): Keras then keeps one input iterator for the whole run, where a finite
+    PyDataset restarts it at each epoch, and with it TensorFlow's input threads (a stall of up to 0.45 s
+    an epoch, docs/benchmarks.md).
+
+    Each epoch's draws live on a copy of `batches`, so workers may fetch across an epoch boundary. A
+    SiameseError while making a batch (an unreadable streamed file) is kept in `error`, since
+    TensorFlow's input pipeline re-raises it wrapped in its own error.
+    """
+
+    def __init__(self, batches, first_epoch=0):
+        super().__init__(workers=batches.workers, max_queue_size=batches.max_queue_size)
+        self.batches, self.first_epoch, self.steps = batches, first_epoch, len(batches)
+        self.error, self._lock, self._epochs = None, threading.Lock(), {}
+
+    @property
+    def num_batches(self):
+        return None  # endless
+
+    def __getitem__(self, i):
+        epoch, step = divmod(i, self.steps)
+        try:
+            return self.epoch(self.first_epoch + epoch).batch(step)
+        except SiameseError as error:
+            self.error = error
+            raise
+
+    def epoch(self, number):
+        """The batches of epoch `number` (drawn once; the two latest epochs are kept)."""
+        with self._lock:
+            if number not in self._epochs:
+                drawn = copy.copy(self.batches)
+                drawn.set_epoch(number)
+                self._epochs = {e: b for e, b in self._epochs.items() if e >= number - 1}
+                self._epochs[number] = drawn
+            return self._epochs[number]
 
 
 class PairBatches(EpochBatches):

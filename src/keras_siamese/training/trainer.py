@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_siamese import __version__, budget
 from keras_siamese.atomic import atomic_path, write_json
-from keras_siamese.data.batches import ClassBalancedBatches, PairBatches
+from keras_siamese.data.batches import ClassBalancedBatches, EpochStream, PairBatches
 from keras_siamese.data.dataset import (
     ImageSet,
     Splits,
@@ -104,14 +104,13 @@ def make_batches(images, config, pairs, seed, unlabeled=None):
     with half as many `unlabeled` images again when there are some. Images streamed from disk are
     decoded ahead of the training step, and kept decoded in a PixelCache on disk for the next epochs:
     on TensorFlow by the input pipeline's own prefetching thread (measured faster than PyDataset workers,
-    docs/benchmarks.md), elsewhere by STREAM_WORKERS PyDataset threads."""
+    whose queue turns that prefetching off; docs/benchmarks.md), elsewhere by STREAM_WORKERS threads."""
     pixels = images.images
-    streamed = isinstance(pixels, ImageFiles)
     workers = {}
-    if streamed:
+    if isinstance(pixels, ImageFiles):
         pixels, unlabeled = pixels.cached(), unlabeled.cached() if isinstance(unlabeled, ImageFiles) else unlabeled
-        tensorflow = keras.config.backend() == "tensorflow"
-        workers = dict(workers=1) if tensorflow else dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS)
+        if keras.config.backend() != "tensorflow":
+            workers = dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS)
     if pairs:
         return PairBatches(pixels, images.labels, config.batch_size, seed=seed, **workers)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
@@ -239,14 +238,15 @@ class Trainer:
     def fit(self, callbacks=(), initial_epoch=0, checkpoint=None):
         """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics.
         With `checkpoint` (a folder), the state is saved there at every epoch end (see `restore`)."""
-        self.batches.set_epoch(initial_epoch)
+        stream = EpochStream(self.batches, initial_epoch)
         self.callbacks = self.validation_callbacks() if self.validate_each_epoch else []
         if checkpoint is not None and process_count() == 1:
             self.callbacks.append(Checkpoint(self, checkpoint))
         try:
             with self.replicas.scope():
                 fit = self.objective.model.fit(
-                    self.batches,
+                    stream,
+                    steps_per_epoch=len(self.batches),
                     epochs=self.config.epochs,
                     initial_epoch=initial_epoch,
                     shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them by its RNG
@@ -254,8 +254,8 @@ class Trainer:
                     verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
                 )
         except Exception:
-            if self.batches.error is not None:  # a file that failed to decode, wrapped by the input pipeline
-                raise self.batches.error from None
+            if stream.error is not None:  # a file that failed to decode, wrapped by the input pipeline
+                raise stream.error from None
             raise
         for key, values in fit.history.items():
             self.history.setdefault(key, []).extend(float(v) for v in values)
