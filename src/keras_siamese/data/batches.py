@@ -53,13 +53,13 @@ class EpochStream(keras.utils.PyDataset):
     PyDataset restarts it at each epoch, and with it TensorFlow's input threads (a stall of up to 0.45 s
     an epoch, docs/benchmarks.md).
 
-    Each epoch's draws live on a copy of `batches`, so workers may fetch across an epoch boundary. A
+    Each epoch's draws live on a copy of `batches`, so a prefetch may cross an epoch boundary. A
     SiameseError while making a batch (an unreadable streamed file) is kept in `error`, since
     TensorFlow's input pipeline re-raises it wrapped in its own error.
     """
 
     def __init__(self, batches, first_epoch=0):
-        super().__init__(workers=batches.workers, max_queue_size=batches.max_queue_size)
+        super().__init__()  # no workers: Keras' queue stops at each epoch end and can reorder an endless stream
         self.batches, self.first_epoch, self.steps = batches, first_epoch, len(batches)
         self.error, self._lock, self._epochs = None, threading.Lock(), {}
 

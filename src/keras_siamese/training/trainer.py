@@ -47,8 +47,6 @@ from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
 from keras_siamese.training.objectives import LOSSES, build_objective
 from keras_siamese.training.replicas import Replicas, process_count, process_index
 
-STREAM_WORKERS = 4  # threads decoding streamed images on JAX and PyTorch; PIL releases the GIL while it decodes
-
 TrainingData = str | Path | tuple | ImageSet | Splits | None
 """What `train` takes as data: a source name (`mnist-sample`, `mnist`, `fashion-mnist`), a folder of
 class subfolders, an `(images, labels)` tuple of arrays, an ImageSet or a Splits."""
@@ -101,21 +99,19 @@ def hold_out_classes(splits, config):
 
 def make_batches(images, config, pairs, seed, unlabeled=None):
     """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise,
-    with half as many `unlabeled` images again when there are some. Images streamed from disk are
-    decoded ahead of the training step, and kept decoded in a PixelCache on disk for the next epochs:
-    on TensorFlow by the input pipeline's own prefetching thread (measured faster than PyDataset workers,
-    whose queue turns that prefetching off; docs/benchmarks.md), elsewhere by STREAM_WORKERS threads."""
+    with half as many `unlabeled` images again when there are some. Images streamed from disk are kept
+    decoded in a PixelCache on disk for the next epochs. They are decoded in the input pipeline, on
+    TensorFlow by its own prefetching thread, ahead of the training step. (PyDataset workers are not used:
+    their queue turns that prefetching off, measured slower, and loses the order of an endless stream
+    at epoch ends; docs/benchmarks.md.)"""
     pixels = images.images
-    workers = {}
     if isinstance(pixels, ImageFiles):
         pixels, unlabeled = pixels.cached(), unlabeled.cached() if isinstance(unlabeled, ImageFiles) else unlabeled
-        if keras.config.backend() != "tensorflow":
-            workers = dict(workers=STREAM_WORKERS, max_queue_size=2 * STREAM_WORKERS)
     if pairs:
-        return PairBatches(pixels, images.labels, config.batch_size, seed=seed, **workers)
+        return PairBatches(pixels, images.labels, config.batch_size, seed=seed)
     classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
     return ClassBalancedBatches(pixels, images.labels, classes, per_class, seed=seed, unlabeled=unlabeled,
-                                unlabeled_per_batch=classes * per_class // 2, **workers)
+                                unlabeled_per_batch=classes * per_class // 2)
 
 
 def images_per_step(batches, config):
