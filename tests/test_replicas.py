@@ -45,7 +45,11 @@ def free_port():
 def test_two_devices_train_what_one_device_trains(backend, tmp_path):
     for devices in (1, 2):
         finished(run(backend, tmp_path / f"{devices}.npz", devices))
+    finished(run(backend, tmp_path / "resumed.npz", 2, "resume"))
     one, two = weights(tmp_path / "1.npz"), weights(tmp_path / "2.npz")
+    resumed = weights(tmp_path / "resumed.npz")
+    for key in two:  # interrupted after epoch 2 and resumed from the checkpoint: the same run
+        np.testing.assert_array_equal(resumed[key], two[key], err_msg=key)
     assert one["devices"] == 1 and two["devices"] == 2
     # the in-batch loss of the gathered global batch, per epoch (first epoch: identical weights but the first)
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
