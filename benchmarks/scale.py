@@ -67,9 +67,11 @@ def child(args):
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
+    from keras_siamese.data.sources import load_idx_source
+
     data = args.data
     if data == "fashion-arrays":  # in memory, no folder: the devices comparison
-        train, _, _ = __import__("keras_siamese.data.sources", fromlist=["x"]).load_idx_source("fashion-mnist")
+        train, _, _ = load_idx_source("fashion-mnist")
         data = (train.images[: args.limit], train.labels[: args.limit])
     timer = EpochTimer()
     started = time.perf_counter()

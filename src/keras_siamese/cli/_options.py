@@ -66,10 +66,6 @@ def add_data_options(parser, default="mnist-sample", help_default=None, stream=F
                                  "when decoded they would take over 1 GB, or a quarter of the free memory)")
 
 
-def stream_choice(args):
-    """The --stream flag as `load_splits` takes it: True, False or "auto"."""
-    return "auto" if args.stream is None else args.stream
-
 
 def add_model_option(parser):
     parser.add_argument("--model", required=True, help="a model file written by `siamese train` (model.keras)")

@@ -1,6 +1,6 @@
 """`siamese calibrate`: choose a model's decision threshold on labelled images and store it in the model."""
 
-from keras_siamese.cli._options import add_data_options, add_model_option, stream_choice
+from keras_siamese.cli._options import add_data_options, add_model_option
 from keras_siamese.data.dataset import SPLIT_NAMES
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
@@ -35,7 +35,7 @@ def run(args):
         model = load_model(args.model)
         split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
         images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet,
-                                           stream=stream_choice(args))
+                                           stream=args.stream)
         previous = model.threshold
         figures = calibrate_model(model, images, args.rule, split=split, source=source)
         path = save_model(model, output)

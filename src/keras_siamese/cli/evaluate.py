@@ -1,6 +1,6 @@
 """`siamese evaluate`: verification, retrieval and one-shot metrics on a data split, with plots."""
 
-from keras_siamese.cli._options import add_data_options, add_model_option, positive_int, stream_choice
+from keras_siamese.cli._options import add_data_options, add_model_option, positive_int
 from keras_siamese.data.dataset import SPLIT_NAMES
 from keras_siamese.plotting.embeddings import METHODS as MAP_METHODS
 
@@ -73,7 +73,7 @@ def run(args):
 
     model = load_model(args.model)
     metrics = evaluate(model, args.data, args.split, args.output, args.all_pairs, args.data_dir, args.seed,
-                       args.episodes, args.map_method, progress=not args.quiet, stream=stream_choice(args))
+                       args.episodes, args.map_method, progress=not args.quiet, stream=args.stream)
     print(format_table(metrics))
     if "threshold_gap" in metrics:
         print(f"the threshold was chosen on other classes; to set it for these, on a few labelled images of them: "

@@ -196,7 +196,7 @@ class ImageFiles:
     def __getitem__(self, rows):
         if isinstance(rows, (int, np.integer)):
             return self._read(int(rows) % len(self))
-        positions = np.arange(len(self))[rows]
+        positions = range(*rows.indices(len(self))) if isinstance(rows, slice) else np.asarray(rows)
         out = np.empty((len(positions), *self.image_shape), np.uint8)
         for i, position in enumerate(positions):
             out[i] = self._read(position)
@@ -244,9 +244,9 @@ def stack_images(parts, where="the images"):
 
 
 def should_stream(count, shape, stream="auto"):
-    """Whether `count` images of `shape` train from disk: `stream` True or False, or "auto": when their
-    decoded pixels would pass budget.stream_above()."""
-    if stream != "auto":
+    """Whether `count` images of `shape` train from disk: `stream` True or False, or "auto" (or None): when
+    their decoded pixels would pass budget.stream_above()."""
+    if stream not in ("auto", None):
         return bool(stream)
     return budget.image_set_bytes(count, shape) > budget.stream_above()
 

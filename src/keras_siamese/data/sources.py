@@ -90,7 +90,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     optional `train/` and `test/` subfolders). `shape` = (height, width,
     channels) resizes every image; None, or None parts, keep the source's own (folders:
     inferred). The test split is fixed; the validation split (`val_fraction` of
-    train, stratified) depends on `seed`. `stream` (True, False or "auto") leaves
+    train, stratified) depends on `seed`. `stream` (True, False, or "auto" / None) leaves
     a folder's images on disk, decoded batch by batch (see `folder.should_stream`).
     """
     source = str(source)

@@ -86,8 +86,7 @@ def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Spli
         empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
     shape = (*(config.image_size or (None, None)), config.channels)
-    stream = "auto" if config.stream is None else config.stream
-    return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress, stream)
+    return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress, config.stream)
 
 
 def hold_out_classes(splits, config):
