@@ -22,6 +22,7 @@ _API = {
     "distances": "keras_siamese.inference.compare",
     "compare": "keras_siamese.inference.compare",
     "calibrate": ("keras_siamese.inference.calibration", "calibrate_model"),
+    "recenter": ("keras_siamese.inference.calibration", "recenter_model"),
     "evaluate": "keras_siamese.evaluation",
     "load_splits": "keras_siamese.data.sources",
     "ImageSet": "keras_siamese.data.dataset",

@@ -13,6 +13,9 @@ def add_parser(commands):
     p.add_argument("--split", choices=SPLIT_NAMES,
                    help="images to calibrate on (default: all images of a folder given with --data, else val)")
     p.add_argument("--rule", default="accuracy", help="accuracy (default), f1, or far=X for a target false-accept rate")
+    p.add_argument("--recenter", action="store_true",
+                   help="first measure embeddings from the mean embedding of these images: for classes the model "
+                        "never trained on, where it spreads them apart (models with unit-length embeddings)")
     p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -24,7 +27,7 @@ def run(args):
 
     from keras_siamese.atomic import exclusive
     from keras_siamese.evaluation import evaluation_images
-    from keras_siamese.inference.calibration import calibrate_model
+    from keras_siamese.inference.calibration import calibrate_model, recenter_model
     from keras_siamese.inference.model_io import MODEL_SUFFIXES, load_model, save_model
     from keras_siamese.metrics.verification import parse_rule
     from keras_siamese.outputs import check_output_file
@@ -37,9 +40,13 @@ def run(args):
         images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet,
                                            stream=args.stream)
         previous = model.threshold
+        if args.recenter:
+            model = recenter_model(model, images.images)
         figures = calibrate_model(model, images, args.rule, split=split, source=source)
         path = save_model(model, output)
     before = "none" if previous is None else f"{previous:.4f}"
+    if args.recenter:
+        print(f"recentered on the mean embedding of {len(images)} images")
     print(f"threshold {before} -> {model.threshold:.4f} ({figures['rule']} on {len(images)} images of {split}: "
           f"accuracy {figures['accuracy']:.4f}, false accepts {figures['false_accept_rate']:.4f})")
     print(f"model: {path}")

@@ -55,6 +55,34 @@ class L2Normalize(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_siamese")
+class Recenter(keras.layers.Layer):
+    """Subtract a stored centre from unit-length embeddings and scale them back to unit length.
+
+    A model trained on some classes maps images of other classes into a small region of the sphere, around
+    a mean direction that carries little about which of the new classes an image shows; measuring from
+    that mean spreads them apart. `center` (not trained) is set by `calibration.recenter`; zero is the
+    identity on unit-length inputs.
+    """
+
+    def __init__(self, epsilon=1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        self.center = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False, name="center")
+
+    def call(self, inputs):
+        shifted = ops.cast(inputs, self.compute_dtype) - ops.cast(self.center, self.compute_dtype)
+        return shifted / clamped_sqrt(ops.sum(ops.square(shifted), axis=-1, keepdims=True), self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_siamese")
 class RandomAffine(keras.layers.Layer):
     """Random shift, rotation and zoom of each image, composed into one affine warp (one interpolation, where
     `RandomTranslation`, `RandomRotation` and `RandomZoom` in a row take three). Identity outside training.
