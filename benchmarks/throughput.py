@@ -234,7 +234,7 @@ def cli_worker(output):
     prints one JSON line."""
     import keras
 
-    from keras_siamese.cli import main as siamese
+    from keras_siamese.cli import console as siamese
     from keras_siamese.training import trainer as module
 
     imported = time.time()
