@@ -35,6 +35,11 @@ class EuclideanDistance(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+def unit_length(vectors, epsilon):
+    """`vectors` scaled to length 1 along the last axis (the squared length clamped below at `epsilon`)."""
+    return vectors / clamped_sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True), epsilon)
+
+
 @keras.saving.register_keras_serializable(package="keras_siamese")
 class L2Normalize(keras.layers.Layer):
     """Scale each embedding to unit length, so distances lie in [0, 2]."""
@@ -44,8 +49,7 @@ class L2Normalize(keras.layers.Layer):
         self.epsilon = epsilon
 
     def call(self, inputs):
-        inputs = ops.cast(inputs, self.compute_dtype)
-        return inputs / clamped_sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True), self.epsilon)
+        return unit_length(ops.cast(inputs, self.compute_dtype), self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -60,8 +64,8 @@ class Recenter(keras.layers.Layer):
 
     A model trained on some classes maps images of other classes into a small region of the sphere, around
     a mean direction that carries little about which of the new classes an image shows; measuring from
-    that mean spreads them apart. `center` (not trained) is set by `calibration.recenter`; zero is the
-    identity on unit-length inputs.
+    that mean spreads them apart. `center` (not trained) is set by `ks.recenter`; zero is the identity on
+    unit-length inputs.
     """
 
     def __init__(self, epsilon=1e-12, **kwargs):
@@ -72,8 +76,8 @@ class Recenter(keras.layers.Layer):
         self.center = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False, name="center")
 
     def call(self, inputs):
-        shifted = ops.cast(inputs, self.compute_dtype) - ops.cast(self.center, self.compute_dtype)
-        return shifted / clamped_sqrt(ops.sum(ops.square(shifted), axis=-1, keepdims=True), self.epsilon)
+        return unit_length(ops.cast(inputs, self.compute_dtype) - ops.cast(self.center, self.compute_dtype),
+                           self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape
