@@ -48,11 +48,24 @@ def test_seed_tower_matches_the_tutorial():
     assert tower.output_shape == (None, 48)
 
 
-@pytest.mark.parametrize("preset", ["seed", "small"])
+@pytest.mark.parametrize("preset", ["seed", "small", "small-grid"])
 def test_towers_embed_to_the_requested_size(preset):
     tower = build_tower(preset, (20, 24, 3), 16, normalize=True)
     out = ops.convert_to_numpy(tower(np.zeros((2, 20, 24, 3), "float32")))
     assert out.shape == (2, 16)
+
+
+@pytest.mark.parametrize("shape, grid", [((28, 28, 1), (3, 3)), ((64, 48, 3), (3, 3)), ((12, 20, 1), (3, 3)),
+                                         ((8, 8, 1), (1, 1))])
+def test_grid_tower_pools_the_last_features_over_a_3x3_grid(shape, grid):
+    """Windows cover the feature map for any image size (7x7 from 28x28: windows 3, strides 2); maps
+    smaller than the grid are averaged whole."""
+    tower = build_tower("small-grid", shape, 8)
+    pooled = [layer for layer in tower.layers if isinstance(layer, keras.layers.AveragePooling2D)][-1]
+    assert tuple(pooled.output.shape[1:3]) == grid
+    features = pooled.input.shape[1:3]
+    for size, window, stride, cells in zip(features, pooled.pool_size, pooled.strides, grid):
+        assert window + (cells - 1) * stride == size or cells == 1  # the last window ends at the edge
 
 
 @pytest.mark.parametrize("kwargs, message", [

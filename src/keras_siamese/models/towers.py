@@ -14,6 +14,8 @@ from keras_siamese.errors import check
 from keras_siamese.models.layers import L2Normalize
 from keras_siamese.registry import Registry
 
+GRID_CELLS = 3
+
 
 def _seed_body(x):
     """The tutorial's tower: 2 x [Conv64 2x2 relu, MaxPool 2, Dropout 0.3], global average pooling."""
@@ -31,15 +33,32 @@ def _conv_bn(x, filters):
     return layers.Activation("relu")(x)
 
 
-def _small_body(x):
-    """3x3 convolutions with batch normalisation: 16 > pool > 64 > pool > 128, global average pooling."""
+def _small_features(x):
+    """3x3 convolutions with batch normalisation: 16 > pool > 64 > pool > 128."""
     x = layers.Rescaling(1.0 / 255)(x)
     x = _conv_bn(x, 16)
     x = layers.MaxPooling2D(2)(x)
     x = _conv_bn(x, 64)
     x = layers.MaxPooling2D(2)(x)
-    x = _conv_bn(x, 128)
-    return layers.GlobalAveragePooling2D()(x)
+    return _conv_bn(x, 128)
+
+
+def _small_body(x):
+    """The small tower's features, global average pooling."""
+    return layers.GlobalAveragePooling2D()(_small_features(x))
+
+
+def _grid_pool(x, cells=GRID_CELLS):
+    """Average `x` over a `cells` x `cells` grid of equal windows (the whole map below `cells` pixels) and
+    flatten, so the embedding keeps where features are, not only which."""
+    strides = [max(size // cells, 1) for size in x.shape[1:3]]
+    pool = [size - (cells - 1) * stride if size >= cells else size for size, stride in zip(x.shape[1:3], strides)]
+    return layers.Flatten()(layers.AveragePooling2D(tuple(pool), tuple(strides))(x))
+
+
+def _small_grid_body(x):
+    """The small tower's features, averaged over a 3 x 3 grid instead of the whole image."""
+    return _grid_pool(_small_features(x))
 
 
 def _application(constructor, rescale):
@@ -80,6 +99,8 @@ class TowerBody:
 
 TOWERS = Registry("tower")
 TOWERS.add("small", TowerBody(_small_body), "3x3 conv + batch norm, 16 > 64 > 128, GAP (default)")
+TOWERS.add("small-grid", TowerBody(_small_grid_body),
+           "the small tower pooled over a 3 x 3 grid: keeps the layout of strokes (new digits, characters)")
 TOWERS.add("seed", TowerBody(_seed_body), "the tutorial's 2 x [Conv64 2x2, MaxPool, Dropout 0.3], GAP")
 TOWERS.add("mobilenet-v3-small", TowerBody(_application(_mobilenet_v3_small, rescale=False), True))
 TOWERS.add("efficientnet-b0", TowerBody(_application(_efficientnet_b0, rescale=False), True))
