@@ -94,7 +94,8 @@ def test_cli_hints_calibrate_and_calibrating_on_the_new_classes_closes_the_gap(m
     assert main(evaluate) == 0
     printed = capsys.readouterr().out
     assert "0 of 2 (open set)" in printed and "threshold from other classes" in printed
-    assert f"siamese calibrate --model {path} --data FOLDER_OF_NEW_CLASSES --recenter" in printed
+    hint = f"siamese calibrate --model {path} --data FOLDER_OF_NEW_CLASSES --recenter --output NEW_MODEL.keras"
+    assert hint in printed
 
     assert main(["calibrate", "--model", str(path), "--data", str(new), "--quiet"]) == 0
     assert ks.load_model(path).calibration["classes"] == ["dot", "ring"]

@@ -55,17 +55,25 @@ def test_towers_embed_to_the_requested_size(preset):
     assert out.shape == (2, 16)
 
 
-@pytest.mark.parametrize("shape, grid", [((28, 28, 1), (3, 3)), ((64, 48, 3), (3, 3)), ((12, 20, 1), (3, 3)),
+@pytest.mark.parametrize("shape, grid", [((28, 28, 1), (3, 3)), ((64, 48, 3), (3, 3)), ((12, 8, 1), (3, 1)),
                                          ((8, 8, 1), (1, 1))])
 def test_grid_tower_pools_the_last_features_over_a_3x3_grid(shape, grid):
-    """Windows cover the feature map for any image size (7x7 from 28x28: windows 3, strides 2); maps
-    smaller than the grid are averaged whole."""
+    """3 x 3 cells for any image size; a side of the feature map shorter than 3 is averaged whole."""
     tower = build_tower("small-grid", shape, 8)
     pooled = [layer for layer in tower.layers if isinstance(layer, keras.layers.AveragePooling2D)][-1]
     assert tuple(pooled.output.shape[1:3]) == grid
-    features = pooled.input.shape[1:3]
-    for size, window, stride, cells in zip(features, pooled.pool_size, pooled.strides, grid):
-        assert window + (cells - 1) * stride == size or cells == 1  # the last window ends at the edge
+
+
+def test_grid_cells_of_a_7x7_map_are_the_hand_counted_windows():
+    """From 28x28 images the last map is 7x7; its cells average rows and columns 0-2, 2-4 and 4-6."""
+    tower = build_tower("small-grid", (28, 28, 1), 8)
+    pooled = [layer for layer in tower.layers if isinstance(layer, keras.layers.AveragePooling2D)][-1]
+    features = np.random.default_rng(0).normal(size=(2, 7, 7, 128)).astype("float32")
+    cells = ops.convert_to_numpy(pooled(features))
+    for i, rows in enumerate([(0, 3), (2, 5), (4, 7)]):
+        for j, cols in enumerate([(0, 3), (2, 5), (4, 7)]):
+            expected = features[:, rows[0]:rows[1], cols[0]:cols[1]].mean(axis=(1, 2))
+            np.testing.assert_allclose(cells[:, i, j], expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, message", [

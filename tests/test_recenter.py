@@ -1,18 +1,22 @@
 """Recentering a model's embeddings on images of new classes (`siamese calibrate --recenter`)."""
 
+import gc
+
 import keras
 import numpy as np
 import pytest
 
 import keras_siamese as ks
-from conftest import synthetic_images
-from keras_siamese.cli import main
+from conftest import error_line, synthetic_images
+from keras_siamese.cli import console, main
+from keras_siamese.data.dataset import ImageSet
 from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.fingerprint import model_fingerprint
 from keras_siamese.models.layers import Recenter
 from keras_siamese.models.siamese import SiameseModel
 
 pytestmark = pytest.mark.core
+NAMES = np.array(["a", "b", "c"])
 
 
 def test_recenter_layer_subtracts_its_centre_and_renormalises():
@@ -26,28 +30,38 @@ def test_recenter_layer_subtracts_its_centre_and_renormalises():
 
 
 @pytest.fixture(scope="module")
-def model():
-    keras.utils.set_random_seed(0)
-    tower = ks.build_tower("small", (12, 12, 1), embedding_dim=8, normalize=True)
-    return SiameseModel(tower, threshold=0.7, calibration={"rule": "accuracy"}, info={"note": "kept"})
+def images():
+    return synthetic_images(classes=3, per_class=6, size=12)
 
 
-def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, tmp_path):
-    x, _ = synthetic_images(classes=3, per_class=6, size=12)
+@pytest.fixture(scope="module")
+def model(images):
+    """Trained briefly: an untrained tower embeds every image almost alike."""
+    x, y = images
+    model = ks.train((x, NAMES[y]), output=None, progress=False, epochs=2, batch_size=12, images_per_class=4,
+                     embedding_dim=8).model
+    model.info["note"] = "kept"
+    return model
+
+
+def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, images, tmp_path):
+    x, _ = images
     before = ks.embed(model, x)
+    threshold = model.threshold
     recentered = ks.recenter(model, x[:10])
 
     np.testing.assert_array_equal(ks.embed(model, x), before)  # the original is untouched
+    assert model.threshold == threshold
     assert isinstance(recentered.tower.layers[-1], Recenter)
     center = keras.ops.convert_to_numpy(recentered.tower.layers[-1].center)
     np.testing.assert_allclose(center, before[:10].mean(axis=0), atol=1e-6)
     shifted = before - center
-    expected = shifted / np.linalg.norm(shifted, axis=1, keepdims=True)
     after = ks.embed(recentered, x)
-    np.testing.assert_allclose(after, expected, atol=1e-5)
+    np.testing.assert_allclose(after, shifted / np.linalg.norm(shifted, axis=1, keepdims=True), atol=1e-5)
+    # the old threshold measured other distances: none until calibrated; the training record stays
+    assert recentered.threshold is None and recentered.calibration == {}
+    assert recentered.info["note"] == "kept"
     assert model_fingerprint(recentered) != model_fingerprint(model)  # its galleries must be rebuilt
-    assert (recentered.threshold, recentered.calibration, recentered.info) == (0.7, {"rule": "accuracy"},
-                                                                               {"note": "kept"})
 
     path = ks.save_model(recentered, tmp_path / "recentered.keras")
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -58,13 +72,24 @@ def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, t
     np.testing.assert_allclose(ks.embed(again, x), after, atol=1e-5)
 
 
-def test_recentering_is_refused_where_it_would_change_nothing(model):
-    x, _ = synthetic_images(classes=2, per_class=2, size=12)
+def test_recenter_then_calibrate_records_it(model, images):
+    x, y = images
+    labelled = ImageSet.from_arrays(x, NAMES[y])
+    recentered = ks.recenter(model, labelled)  # an ImageSet, as ks.calibrate takes
+    ks.calibrate(recentered, labelled)
+    assert recentered.threshold is not None and recentered.calibration["recentered"] is True
+    assert "recentered" not in model.calibration
+
+
+def test_recentering_is_refused_where_it_would_change_nothing(model, images):
+    x, _ = images
     plain = SiameseModel(ks.build_tower("seed", (12, 12, 1), embedding_dim=4, normalize=False))
     with pytest.raises(SiameseError, match="unit-length embeddings"):
         ks.recenter(plain, x)
     with pytest.raises(SiameseError, match="at least 2 images; received 1"):
         ks.recenter(model, x[:1])
+    with pytest.raises(SiameseError, match="the 4 images embed almost alike"):
+        ks.recenter(model, np.repeat(x[:1], 4, axis=0))
 
 
 def test_calibrate_recenter_on_the_command_line(trained, tmp_path, capsys):
@@ -72,10 +97,27 @@ def test_calibrate_recenter_on_the_command_line(trained, tmp_path, capsys):
     copy = tmp_path / "model.keras"
     assert main(["calibrate", "--model", str(path), "--data", str(folder), "--recenter", "--output", str(copy),
                  "--quiet"]) == 0
-    assert "recentered on the mean embedding of 24 images" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "recentered on the mean embedding of 24 images" in captured.out
+    assert "note: 3 of the 3 classes recentered on were trained on" in captured.err  # the training folder
     calibrated = ks.load_model(copy)
     assert isinstance(calibrated.tower.layers[-1], Recenter)
-    assert calibrated.calibration["recentered"] is True
+    assert calibrated.calibration["recentered"] is True and calibrated.threshold is not None
     assert "recentered" not in ks.load_model(path).calibration
     a, b = sorted((folder / "circle").iterdir())[:2]
     assert main(["compare", "--model", str(copy), str(a), str(b)]) == 0
+
+
+def test_calibrate_recenter_refuses_a_model_without_unit_length_before_reading_images(tmp_path, capsys):
+    path = ks.save_model(SiameseModel(ks.build_tower("seed", (12, 12, 1), embedding_dim=4)), tmp_path / "m.keras")
+    missing = tmp_path / "no-such-folder"
+    assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter"]) == 2
+    assert "unit-length embeddings" in error_line(capsys)
+
+
+def test_console_script_returns_the_command_status(tmp_path, capsys):
+    try:
+        assert console(["calibrate", "--model", str(tmp_path / "missing.keras")]) == 2
+    finally:
+        gc.unfreeze()
+    assert "missing.keras" in error_line(capsys)

@@ -1,5 +1,7 @@
 """`siamese calibrate`: choose a model's decision threshold on labelled images and store it in the model."""
 
+import sys
+
 from keras_siamese.cli._options import add_data_options, add_model_option
 from keras_siamese.data.dataset import SPLIT_NAMES
 
@@ -26,8 +28,8 @@ def run(args):
     from pathlib import Path
 
     from keras_siamese.atomic import exclusive
-    from keras_siamese.evaluation import evaluation_images
-    from keras_siamese.inference.calibration import calibrate_model, recenter_model
+    from keras_siamese.evaluation import evaluation_images, seen_in_training
+    from keras_siamese.inference.calibration import calibrate_model, check_recenterable, recenter_model
     from keras_siamese.inference.model_io import MODEL_SUFFIXES, load_model, save_model
     from keras_siamese.metrics.verification import parse_rule
     from keras_siamese.outputs import check_output_file
@@ -36,6 +38,8 @@ def run(args):
     output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model")
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
+        if args.recenter:
+            check_recenterable(model)  # before any slow work
         split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
         images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet,
                                            stream=args.stream)
@@ -47,6 +51,10 @@ def run(args):
     before = "none" if previous is None else f"{previous:.4f}"
     if args.recenter:
         print(f"recentered on the mean embedding of {len(images)} images")
+        seen = seen_in_training(model, images.classes_present()).get("seen_classes", 0)
+        if seen:
+            print(f"siamese calibrate: note: {seen} of the {len(images.classes_present())} classes recentered on were "
+                  "trained on; recentering is for new classes (it costs the trained ones a little)", file=sys.stderr)
     print(f"threshold {before} -> {model.threshold:.4f} ({figures['rule']} on {len(images)} images of {split}: "
           f"accuracy {figures['accuracy']:.4f}, false accepts {figures['false_accept_rate']:.4f})")
     print(f"model: {path}")

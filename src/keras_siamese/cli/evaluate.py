@@ -79,5 +79,5 @@ def run(args):
     if "threshold_gap" in metrics:
         print(f"the threshold was chosen on other classes; to set it for these, on a few labelled images of them: "
               f"siamese calibrate --model {args.model} --data FOLDER_OF_NEW_CLASSES"
-              f"{' --recenter' if has_unit_length(model) else ''}")
+              f"{' --recenter' if has_unit_length(model) else ''} --output NEW_MODEL.keras")
     print(f"wrote {', '.join(metrics['files'])} to {args.output}")

@@ -10,6 +10,8 @@ from keras_siamese.models.layers import L2Normalize, Recenter
 from keras_siamese.seeds import CALIBRATION_SEED
 
 CALIBRATION_DRAWS = 5  # rounds of one positive + one negative partner per image
+# Above this, the images' unit-length embeddings nearly coincide and what recentring leaves is rounding noise.
+MAX_CENTER_LENGTH = 0.999
 
 
 def calibration_pairs(labels, draws=CALIBRATION_DRAWS, seed=CALIBRATION_SEED):
@@ -41,27 +43,38 @@ def recenter_model(model, images, batch_size=None):
     A tower trained on some classes maps images of new classes close together on
     the unit sphere; subtracting their mean direction and renormalising (a
     `Recenter` layer at the end of the tower, replacing any earlier one) spreads
-    them out again. Calibrate the threshold afterwards. Only for unit-length
-    embeddings: a shift leaves plain Euclidean distances unchanged. `model`
-    itself is left as it was; the copy shares its other layers.
+    them out again. `images` are images of the new classes (arrays, paths or an
+    ImageSet). Only for unit-length embeddings: a shift leaves plain Euclidean
+    distances unchanged. The copy has no threshold until `calibrate_model` sets
+    one for its new distances; `model` itself is left as it was.
     """
     import keras
 
     from keras_siamese.models.siamese import SiameseModel
 
-    if not has_unit_length(model):
-        raise SiameseError("recentering needs a model with unit-length embeddings (trained with normalize on); "
-                           "shifting this model's embeddings would not change any distance")
+    images = getattr(images, "images", images)  # an ImageSet's images
+    check_recenterable(model)
     if len(images) < 2:
         raise SiameseError(f"recentering needs at least 2 images; received {len(images)}")
     tower = model.tower
     last = tower.layers[-1]
     features = last.input if isinstance(last, Recenter) else tower.outputs[0]
     center = embed_images(keras.Model(tower.input, features), images, batch_size).mean(axis=0)
+    if np.linalg.norm(center) > MAX_CENTER_LENGTH:
+        raise SiameseError(f"the {len(images)} images embed almost alike (their mean embedding has length "
+                           f"{np.linalg.norm(center):.4f}), so recentering on them would leave only noise; "
+                           "use images of several of the new classes")
     recenter = Recenter(dtype="float32", name="recenter")
     recentered = keras.Model(tower.input, recenter(features), name=tower.name)
     recenter.center.assign(center.astype("float32"))
-    return SiameseModel(recentered, model.threshold, model.calibration, model.info, name=model.name)
+    return SiameseModel(recentered, info=model.info, name=model.name)
+
+
+def check_recenterable(model):
+    """Raise SiameseError unless `recenter_model` applies to `model` (unit-length embeddings)."""
+    if not has_unit_length(model):
+        raise SiameseError("recentering needs a model with unit-length embeddings (trained with normalize on); "
+                           "shifting this model's embeddings would not change any distance")
 
 
 def has_unit_length(model):
