@@ -237,3 +237,13 @@ def test_an_application_tower_trains_on_colour_images(tmp_path):
 
     model = load_model(tmp_path / "o" / "model.keras")
     assert model.input_image_shape == (32, 32, 3) and model.threshold is not None
+
+
+def test_the_command_line_imports_no_backend_until_a_command_runs():
+    """`siamese --help` stays instant: importing the CLI loads neither Keras nor a backend."""
+    import subprocess
+    import sys
+
+    code = "import sys, keras_siamese.cli; print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"

@@ -43,7 +43,9 @@ def default_batch_size(shape):
 def embed_images(model, images, batch_size=None, progress=False):
     """Embeddings `(N, embedding_dim)` of images (uint8 arrays, floats in 0..1, file paths, or ImageFiles,
     which are streamed)."""
-    tower = tower_of(model)
+    from keras_siamese.inference.folding import inference_tower  # imports Keras, which `siamese --help` avoids
+
+    tower = inference_tower(model)
     shape = tuple(tower.input_shape[1:])
     if isinstance(images, ImageFiles):
         return embed_files(model, images.paths, batch_size, progress)
