@@ -44,6 +44,7 @@ from keras_siamese.training.checkpoint import Checkpoint, read_state
 from keras_siamese.training.checkpoint import remove as remove_checkpoint
 from keras_siamese.training.checkpoint import restore as restore_checkpoint
 from keras_siamese.training.config import SCHEDULES, TrainConfig, make_config
+from keras_siamese.training.feeding import fit_input
 from keras_siamese.training.objectives import LOSSES, build_objective
 from keras_siamese.training.replicas import Replicas, process_count, process_index
 
@@ -240,7 +241,7 @@ class Trainer:
         try:
             with self.replicas.scope():
                 fit = self.objective.model.fit(
-                    stream,
+                    fit_input(stream),
                     steps_per_epoch=len(self.batches),
                     epochs=self.config.epochs,
                     initial_epoch=initial_epoch,
