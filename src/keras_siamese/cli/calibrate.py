@@ -51,9 +51,10 @@ def run(args):
     before = "none" if previous is None else f"{previous:.4f}"
     if args.recenter:
         print(f"recentered on the mean embedding of {len(images)} images")
-        seen = seen_in_training(model, images.classes_present()).get("seen_classes", 0)
+        classes = images.classes_present()
+        seen = seen_in_training(model, classes).get("seen_classes", 0)
         if seen:
-            print(f"siamese calibrate: note: {seen} of the {len(images.classes_present())} classes recentered on were "
+            print(f"siamese calibrate: note: {seen} of the {len(classes)} classes recentered on were "
                   "trained on; recentering is for new classes (it costs the trained ones a little)", file=sys.stderr)
     print(f"threshold {before} -> {model.threshold:.4f} ({figures['rule']} on {len(images)} images of {split}: "
           f"accuracy {figures['accuracy']:.4f}, false accepts {figures['false_accept_rate']:.4f})")

@@ -45,10 +45,10 @@ def embed_images(model, images, batch_size=None, progress=False):
     which are streamed)."""
     from keras_siamese.inference.folding import inference_tower  # imports Keras, which `siamese --help` avoids
 
-    tower = inference_tower(model)
-    shape = tuple(tower.input_shape[1:])
     if isinstance(images, ImageFiles):
         return embed_files(model, images.paths, batch_size, progress)
+    tower = inference_tower(model)
+    shape = tuple(tower.input_shape[1:])
     batch = as_image_batch(images, shape, progress)
     batch_size = batch_size or default_batch_size(shape)
     if len(batch) == 0:
