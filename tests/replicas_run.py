@@ -19,8 +19,10 @@ import keras_siamese as ks  # noqa: E402
 from conftest import synthetic_images  # noqa: E402
 
 data = synthetic_images(classes=4, per_class=16, size=12)
+# no transform classes: turned upside down, class 0's bright square sits where class 3's does, and training
+# to tell such look-alikes apart is chaotic enough that float rounding decides between runs that should agree
 settings = dict(devices=devices, epochs=3, batch_size=16, images_per_class=4, embedding_dim=8, augment=False,
-                patience=0, seed=5)
+                patience=0, seed=5, transform_classes="none")
 
 
 class Interrupt(keras.callbacks.Callback):

@@ -168,14 +168,15 @@ def test_a_failed_evaluation_leaves_no_files(trained, tmp_path, capsys, monkeypa
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_train_with_unlabelled_images_and_class_level_validation(trained, tmp_path):
+def test_train_with_unlabelled_images_transform_classes_and_an_image_split(trained, tmp_path):
     folder, _ = trained
     out = tmp_path / "o"
     argv = ["train", "--data", str(folder), "--unlabeled", str(folder / "circle"), "--val-split", "images",
-            "--output", str(out), *QUICK]
+            "--transform-classes", "flip-left-right", "--output", str(out), *QUICK]
     assert main(argv) == 0
     settings = json.loads((out / "config.json").read_text())["settings"]
     assert settings["unlabeled"] == str(folder / "circle") and settings["val_split"] == "images"
+    assert settings["transform_classes"] == "flip-left-right"
 
 
 def test_an_interrupted_run_resumes_from_the_command_line(trained, tmp_path, capsys, monkeypatch):

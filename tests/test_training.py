@@ -187,3 +187,41 @@ def test_a_batch_larger_than_the_data_is_clamped_with_a_note(tiny_arrays, capsys
     # 27 training images (36, a quarter held out) in whole classes of 4 images: 24
     assert result.record["settings"]["batch_size"] == 24
     assert "--batch-size 100,000 is more than the" in capsys.readouterr().err
+
+
+def test_transform_classes_default_to_rotate_180_for_small_sets_and_in_batch_losses():
+    from keras_siamese.training.config import AUGMENT_BELOW, TrainConfig, make_config
+
+    assert make_config().transform_classes is None  # settled by the data size
+    assert make_config().transform_classes_for(AUGMENT_BELOW - 1) == "rotate-180"
+    assert make_config(loss="triplet").transform_classes_for(100) == "rotate-180"
+    assert make_config().transform_classes_for(AUGMENT_BELOW) == "none"
+    assert make_config("seed").transform_classes_for(100) == "none"
+    assert make_config(transform_classes="flip_up_down").transform_classes_for(10**6) == "flip-up-down"
+    with pytest.raises(SiameseError, match="Received: transform_classes='flips'"):
+        make_config("seed", transform_classes="flips")
+    with pytest.raises(SiameseError, match="Received: transform_classes='mirror'"):
+        make_config(transform_classes="mirror")
+    recorded = make_config().to_dict()
+    del recorded["transform_classes"]  # a run recorded before the setting existed trained without
+    assert TrainConfig.from_dict(recorded).transform_classes == "none"
+
+
+def test_transform_classes_train_but_never_validate(tiny_arrays):
+    from keras_siamese.training.trainer import Trainer
+
+    images, labels = tiny_arrays
+    trainer = Trainer((images, labels), **{**TINY, "transform_classes": "flips"}).prepare().build()
+    assert trainer.config.transform_classes == "flips"
+    drawn = np.concatenate([trainer.batches[i][1] for i in range(len(trainer.batches))])
+    assert set(drawn % 3) == {0, 1, 2} and drawn.max() < 3 * len(np.unique(labels))  # 3 versions per class
+    default = Trainer((images, labels), **TINY).prepare()
+    assert default.config.transform_classes == "rotate-180"
+    assert trainer.config.epochs == default.config.epochs == 1
+    auto = Trainer((images, labels), **{**TINY, "epochs": None}).prepare()  # the turned images count as images
+    assert auto.config.epochs == make_config().epochs_for(2 * len(auto.splits.train))
+    trainer.fit().finish()
+    assert np.isfinite(trainer.history["val_loss"]).all()
+    validation = trainer.callbacks[0]
+    assert validation.batches.max() < len(trainer.splits.val)  # validation batches index real images only
+    assert trainer.record["settings"]["transform_classes"] == "flips"

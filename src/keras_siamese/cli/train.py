@@ -15,6 +15,7 @@ def add_parser(commands):
     # by reading them lazily only when this parser is built for a command that runs
     from keras_siamese.losses.triplet import MINING
     from keras_siamese.models.towers import TOWERS
+    from keras_siamese.data.transform_classes import TRANSFORM_CLASSES
     from keras_siamese.training.config import RECIPES, SCHEDULES, VAL_SPLITS, default_value
     from keras_siamese.training.objectives import LOSSES
 
@@ -37,6 +38,9 @@ def add_parser(commands):
                        help="scale embeddings to unit length")
     model.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random shifts, rotations, zooms (default: on below 10,000 training images)")
+    model.add_argument("--transform-classes", choices=list(TRANSFORM_CLASSES),
+                       help="train each class's transformed images as further classes, which carries better to "
+                            f"classes never trained on; {TRANSFORM_CLASSES.describe()}")
     model.add_argument("--image-size", type=image_size, help="resize images to SIZE or HEIGHTxWIDTH")
     model.add_argument("--channels", type=int, help="1 (grey) or 3 (colour)")
     loss = p.add_argument_group("loss")

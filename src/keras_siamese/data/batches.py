@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_siamese.data.pairs import one_positive_one_negative
 from keras_siamese.data.sampler import ClassBalancedSampler
+from keras_siamese.data.transform_classes import TransformedClasses
 from keras_siamese.errors import SiameseError
 from keras_siamese.seeds import epoch_rng
 
@@ -122,14 +123,17 @@ class PairBatches(EpochBatches):
 class ClassBalancedBatches(EpochBatches):
     """Batches `(images, labels)` of P classes x K images, for in-batch losses.
 
-    With `unlabeled` images, each batch also holds `unlabeled_per_batch` of
-    them, drawn at random, labelled -1.
+    With `transforms`, each class's transformed images are further classes
+    (`TransformedClasses`), dealt like the others. With `unlabeled` images, each
+    batch also holds `unlabeled_per_batch` of them, drawn at random, labelled -1.
     """
 
     def __init__(self, images, labels, classes_per_batch, images_per_class, seed=0, unlabeled=None,
-                 unlabeled_per_batch=0, **kwargs):
-        self.images, self.labels = images, np.asarray(labels)
-        self.sampler = ClassBalancedSampler(self.labels, classes_per_batch, images_per_class, seed)
+                 unlabeled_per_batch=0, transforms=(), **kwargs):
+        self.images = images
+        self.classes = TransformedClasses(labels, transforms)
+        self.labels = self.classes.labels
+        self.sampler = ClassBalancedSampler(self.classes.labels, classes_per_batch, images_per_class, seed)
         self.unlabeled = unlabeled
         self.unlabeled_per_batch = min(unlabeled_per_batch, 0 if unlabeled is None else len(unlabeled))
         super().__init__(seed, **kwargs)
@@ -149,7 +153,7 @@ class ClassBalancedBatches(EpochBatches):
 
     def batch(self, i):
         rows = self.own(self.index[i])
-        images, labels = self.images[rows], self.labels[rows].astype("int32")
+        images, labels = self.classes.images(self.images, rows), self.labels[rows].astype("int32")
         if self.unlabeled_per_batch:
             extra = self.own(self.extra[i])
             images = np.concatenate([images, self.unlabeled[extra]])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_siamese.data.transform_classes import TRANSFORM_CLASSES
 from keras_siamese.errors import InvalidValue, check
 from keras_siamese.losses.triplet import MINING
 from keras_siamese.metrics.verification import parse_rule
@@ -17,6 +18,7 @@ from keras_siamese.training.objectives import LOSSES
 AUTO_EPOCH_SCALE = 3.2e6
 AUGMENT_BELOW = 10_000
 
+AUTO_TRANSFORM_CLASSES = "rotate-180"  # below AUGMENT_BELOW images, in-batch losses; docs/design.md, "Open set"
 CLASS_SPLIT_FROM = 20  # val_split "auto" holds out whole classes from this many training classes on
 
 VAL_SPLITS = Registry("val_split")
@@ -65,6 +67,7 @@ class TrainConfig:
     learning_rate: float = 4e-3
     schedule: str = "cosine"
     augment: bool | None = None
+    transform_classes: str | None = None
     batch_size: int = 128
     images_per_class: int = 8
     epochs: int | None = None
@@ -81,6 +84,10 @@ class TrainConfig:
         self.tower, self.loss = TOWERS.name(self.tower), LOSSES.name(self.loss)
         self.schedule, self.mining = SCHEDULES.name(self.schedule), MINING.name(self.mining)
         self.val_split = VAL_SPLITS.name(self.val_split)
+        if self.transform_classes is not None:
+            self.transform_classes = TRANSFORM_CLASSES.name(self.transform_classes)
+            check(self.transform_classes == "none" or not LOSSES[self.loss].takes_pairs, "transform_classes",
+                  self.transform_classes, f"applies to the in-batch losses only, not to loss '{self.loss}'")
         if self.image_size is not None:
             size = tuple(self.image_size) if isinstance(self.image_size, (tuple, list)) else (self.image_size,) * 2
             check(len(size) == 2 and all(isinstance(s, (int, np.integer)) and s >= 1 for s in size),
@@ -129,6 +136,21 @@ class TrainConfig:
         """Whether training sees two augmented views of each image (the self-supervised term needs them)."""
         return self.self_supervised_weight > 0
 
+    def transform_classes_for(self, training_images):
+        """`transform_classes`, or when unset rotate-180 for the in-batch losses below AUGMENT_BELOW images
+        (it carries small sets further to new classes; on 54,000 Fashion-MNIST images it cost the trained
+        classes), else none."""
+        if self.transform_classes is not None:
+            return self.transform_classes
+        small = training_images < AUGMENT_BELOW
+        return AUTO_TRANSFORM_CLASSES if small and not LOSSES[self.loss].takes_pairs else "none"
+
+    @property
+    def transforms(self):
+        """The image transforms whose results train as further classes (once `transform_classes` is settled)."""
+        check(self.transform_classes is not None, "transform_classes", None, "must be settled by the data size first")
+        return TRANSFORM_CLASSES[self.transform_classes]
+
     def val_split_for(self, num_classes):
         """`val_split`, with "auto" settled by the number of training classes."""
         if self.val_split != "auto":
@@ -147,6 +169,7 @@ class TrainConfig:
     def from_dict(cls, settings):
         """The config a `config.json` recorded (its `settings`), validated; unknown keys are an error."""
         settings = dict(settings)
+        settings.setdefault("transform_classes", "none")  # runs recorded before the setting trained without
         if settings.get("image_size") is not None:
             settings["image_size"] = tuple(settings["image_size"])
         _check_known(settings)

@@ -97,9 +97,10 @@ def hold_out_classes(splits, config):
     return Splits(everything.subset(fit), everything.subset(val), splits.test, splits.source)
 
 
-def make_batches(images, config, pairs, seed, unlabeled=None):
-    """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise,
-    with half as many `unlabeled` images again when there are some. Images streamed from disk are kept
+def make_batches(images, config, pairs, seed, unlabeled=None, transforms=()):
+    """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise
+    (`transforms` make further classes of them), with half as many `unlabeled` images again when there
+    are some. Images streamed from disk are kept
     decoded in a PixelCache on disk for the next epochs. They are decoded in the input pipeline, on
     TensorFlow by its own prefetching thread, ahead of the training step. (PyDataset workers are not used:
     their queue turns that prefetching off, measured slower, and loses the order of an endless stream
@@ -109,9 +110,10 @@ def make_batches(images, config, pairs, seed, unlabeled=None):
         pixels, unlabeled = pixels.cached(), unlabeled.cached() if isinstance(unlabeled, ImageFiles) else unlabeled
     if pairs:
         return PairBatches(pixels, images.labels, config.batch_size, seed=seed)
-    classes, per_class = classes_and_images_per_batch(config, len(np.unique(images.labels)))
+    num_classes = len(np.unique(images.labels)) * (len(transforms) + 1)
+    classes, per_class = classes_and_images_per_batch(config, num_classes)
     return ClassBalancedBatches(pixels, images.labels, classes, per_class, seed=seed, unlabeled=unlabeled,
-                                unlabeled_per_batch=classes * per_class // 2)
+                                unlabeled_per_batch=classes * per_class // 2, transforms=transforms)
 
 
 def images_per_step(batches, config):
@@ -187,9 +189,10 @@ class Trainer:
                                                  images_per_class=config.images_per_class)
         if note:
             print(f"note: {note}", file=sys.stderr)
-        self.config = dataclasses.replace(
-            config, epochs=config.epochs_for(size), augment=config.augment_for(size), val_split=val_split,
-            batch_size=batch_size)
+        config = dataclasses.replace(config, augment=config.augment_for(size), val_split=val_split,
+                                     batch_size=batch_size, transform_classes=config.transform_classes_for(size))
+        versions = len(config.transforms) + 1  # transformed images count as training images for the epochs
+        self.config = dataclasses.replace(config, epochs=config.epochs_for(size * versions))
         return self
 
     def build(self):
@@ -201,7 +204,8 @@ class Trainer:
             self.replicas.prepare(tower)
             self.model = SiameseModel(tower)
             self.objective = build_objective(self.model, config)
-            self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled)
+            self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled,
+                                        config.transforms)
             self.distribute_batches()
             budget.check_training_memory(tower, images_per_step(self.batches, config) // self.replicas.count,
                                          images_bytes=train.images.nbytes, in_batch=not self.objective.takes_pairs)
