@@ -13,9 +13,9 @@ DESCRIPTION = __doc__.split(": ", 1)[1]
 def add_parser(commands):
     # the registries and defaults live in the library; importing them pulls in Keras, which --help avoids
     # by reading them lazily only when this parser is built for a command that runs
+    from keras_siamese.data.transform_classes import TRANSFORM_CLASSES
     from keras_siamese.losses.triplet import MINING
     from keras_siamese.models.towers import TOWERS
-    from keras_siamese.data.transform_classes import TRANSFORM_CLASSES
     from keras_siamese.training.config import RECIPES, SCHEDULES, VAL_SPLITS, default_value
     from keras_siamese.training.objectives import LOSSES
 
