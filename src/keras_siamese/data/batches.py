@@ -133,7 +133,7 @@ class ClassBalancedBatches(EpochBatches):
         self.images = images
         self.classes = TransformedClasses(labels, transforms)
         self.labels = self.classes.labels
-        self.sampler = ClassBalancedSampler(self.classes.labels, classes_per_batch, images_per_class, seed)
+        self.sampler = ClassBalancedSampler(self.labels, classes_per_batch, images_per_class, seed)
         self.unlabeled = unlabeled
         self.unlabeled_per_batch = min(unlabeled_per_batch, 0 if unlabeled is None else len(unlabeled))
         super().__init__(seed, **kwargs)

@@ -28,9 +28,10 @@ def _flip_left_right(images):
 
 
 TRANSFORM_CLASSES = Registry("transform_classes")
-TRANSFORM_CLASSES.add("none", (), "train on the given classes only (the pair losses' default)")
+TRANSFORM_CLASSES.add("none", (),
+                      "the given classes only (the default from 10,000 training images, and for pair losses)")
 TRANSFORM_CLASSES.add("rotate-180", (_rotate_180,),
-                      "each class's images turned upside down form a new class (in-batch losses' default)")
+                      "each class's images turned upside down form a new class (the default below 10,000)")
 TRANSFORM_CLASSES.add("flip-up-down", (_flip_up_down,), "each class's images mirrored top to bottom form a new class")
 TRANSFORM_CLASSES.add("flip-left-right", (_flip_left_right,),
                       "each class's images mirrored left to right form a new class")
@@ -48,9 +49,6 @@ class TransformedClasses:
         self.versions = len(self.transforms) + 1
         labels = np.asarray(labels)
         self.labels = (labels[:, None].astype(np.int64) * self.versions + np.arange(self.versions)).ravel()
-
-    def __len__(self):
-        return len(self.labels)
 
     def images(self, images, entries):
         """The images of `entries`, each in its version; `images` is indexed once, in entry order."""
