@@ -89,3 +89,19 @@ def test_towers_with_nothing_to_fold_are_used_as_they_are():
 
     bare = ks.build_tower("small", (12, 12, 1), 4)
     assert inference_tower(bare) is bare  # training embeds its bare tower with new weights every epoch
+
+
+def test_batch_norm_folds_across_max_pooling_only_where_every_scale_is_positive():
+    model = SiameseModel(with_random_statistics(ks.build_tower("small", (12, 12, 1), 8, normalize=True)))
+    chain = model.tower.layers
+    pooled = [layer for before, layer in zip(chain, chain[1:])
+              if isinstance(before, layers.MaxPooling2D) and isinstance(layer, layers.BatchNormalization)]
+    assert len(pooled) == 2  # the small tower pools before its first two batch norms
+    x = images()
+    assert not batch_norms(inference_tower(model))
+    gamma = np.array(keras.ops.convert_to_numpy(pooled[0].gamma))
+    gamma[0] = -gamma[0]  # max(-a, -b) != -max(a, b): this layer must stay
+    pooled[0].gamma.assign(gamma)
+    folded = inference_tower(model)
+    assert len(batch_norms(folded)) == 1
+    np.testing.assert_allclose(ks.embed(model, x), model.tower.predict(x, verbose=0), atol=2e-6)

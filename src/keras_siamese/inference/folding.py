@@ -2,7 +2,9 @@
 
 At inference a BatchNormalization layer is a fixed per-channel scale and shift, so
 it can be merged into the kernel and bias of the Conv2D or Dense layer that feeds
-it: one layer instead of two, the same outputs to float rounding. Keras runs batch
+it: one layer instead of two, the same outputs to float rounding. Max pooling
+between the two is no obstacle where every channel's scale is positive: a
+rising affine map and a maximum commute. Keras runs batch
 norm as separate element-wise ops; folded, the small tower embeds 1.3x faster on
 CPU (docs/benchmarks.md, "Throughput").
 """
@@ -48,12 +50,21 @@ def fold_batch_norm(tower):
         if position + 1 < len(chain) and _foldable(layer, chain[position + 1]):
             x = _merged(layer, chain[position + 1], x)
             position += 2
+        elif position + 2 < len(chain) and _foldable_through_pooling(*chain[position:position + 3]):
+            x = _copy(chain[position + 1], _merged(layer, chain[position + 2], x))
+            position += 3
         else:
-            copy = layer.__class__.from_config(layer.get_config())
-            x = copy(x)
-            copy.set_weights(layer.get_weights())
+            x = _copy(layer, x)
             position += 1
     return keras.Model(inputs, x, name=tower.name)
+
+
+def _copy(layer, inputs):
+    """A copy of `layer` with its weights, called on `inputs`."""
+    copy = layer.__class__.from_config(layer.get_config())
+    outputs = copy(inputs)
+    copy.set_weights(layer.get_weights())
+    return outputs
 
 
 def weights_digest(model):
@@ -79,7 +90,8 @@ def _chain(tower):
 
 def _has_foldable_pair(tower):
     chain = _chain(tower)
-    return bool(chain) and any(_foldable(a, b) for a, b in zip(chain, chain[1:]))
+    return bool(chain) and (any(_foldable(a, b) for a, b in zip(chain, chain[1:]))
+                            or any(_foldable_through_pooling(*run) for run in zip(chain, chain[1:], chain[2:])))
 
 
 def _foldable(layer, following):
@@ -88,17 +100,29 @@ def _foldable(layer, following):
             and layer.activation is keras.activations.linear)
 
 
+def _foldable_through_pooling(layer, pooling, norm):
+    """Whether `norm` folds into `layer` across the max pooling between them: every channel's scale is
+    positive (checked on the current weights; the cache refolds when they change)."""
+    if not (isinstance(pooling, layers.MaxPooling2D) and _foldable(layer, norm)):
+        return False
+    return bool(np.all(_scale(norm) > 0))
+
+
+def _scale(norm):
+    """The per-channel factor `norm` applies at inference: gamma / sqrt(moving variance + epsilon)."""
+    variance = keras.ops.convert_to_numpy(norm.moving_variance).astype(np.float64)
+    gamma = keras.ops.convert_to_numpy(norm.gamma).astype(np.float64) if norm.scale else 1.0
+    return gamma / np.sqrt(variance + norm.epsilon)
+
+
 def _merged(layer, norm, inputs):
     """A copy of `layer` with `norm` (at its moving statistics) folded into its kernel and bias, called on
     `inputs`."""
     kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
     bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float64) if layer.use_bias else 0.0
-    channels = kernel.shape[-1]
-    gamma = keras.ops.convert_to_numpy(norm.gamma) if norm.scale else np.ones(channels)
-    beta = keras.ops.convert_to_numpy(norm.beta) if norm.center else np.zeros(channels)
-    mean, variance = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in (norm.moving_mean,
-                                                                                 norm.moving_variance))
-    scale = gamma / np.sqrt(variance + norm.epsilon)
+    beta = keras.ops.convert_to_numpy(norm.beta).astype(np.float64) if norm.center else 0.0
+    mean = keras.ops.convert_to_numpy(norm.moving_mean).astype(np.float64)
+    scale = _scale(norm)
     merged = layer.__class__.from_config({**layer.get_config(), "use_bias": True})
     outputs = merged(inputs)
     merged.set_weights([(kernel * scale).astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)])

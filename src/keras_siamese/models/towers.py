@@ -27,8 +27,12 @@ def _seed_body(x):
     return layers.GlobalAveragePooling2D()(x)
 
 
-def _conv_bn(x, filters):
+def _conv_bn(x, filters, pool=False):
+    """A 3x3 convolution, then (with `pool`) 2x2 max pooling, batch norm and ReLU. Pooling comes before batch
+    norm, which then runs on a quarter of the values: a training step 1.25x faster (docs/benchmarks.md)."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    if pool:
+        x = layers.MaxPooling2D(2)(x)
     x = layers.BatchNormalization(momentum=0.9)(x)  # moving statistics settle within a short run
     return layers.Activation("relu")(x)
 
@@ -36,10 +40,8 @@ def _conv_bn(x, filters):
 def _small_features(x):
     """3x3 convolutions with batch normalisation: 16 > pool > 64 > pool > 128."""
     x = layers.Rescaling(1.0 / 255)(x)
-    x = _conv_bn(x, 16)
-    x = layers.MaxPooling2D(2)(x)
-    x = _conv_bn(x, 64)
-    x = layers.MaxPooling2D(2)(x)
+    x = _conv_bn(x, 16, pool=True)
+    x = _conv_bn(x, 64, pool=True)
     return _conv_bn(x, 128)
 
 
