@@ -88,12 +88,25 @@ def best_by(epochs, seconds):
 
 
 def timed_fit(model, batches, images_per_batch, steps=200):
-    """Training images/s of `model.fit` over about `steps` steps of `batches`, after one traced epoch."""
-    model.fit(batches, epochs=1, verbose=0, shuffle=False)  # trace and warm up
-    epochs = max(1, round(steps / len(batches)))
-    began = time.perf_counter()
-    model.fit(batches, epochs=epochs, verbose=0, shuffle=False)
-    return epochs * len(batches) * images_per_batch / (time.perf_counter() - began)
+    """Training images/s of `model.fit` over about `steps` steps after one traced epoch, fed as `siamese train`
+    feeds it: one endless EpochStream of `batches`, through `fit_input`."""
+    import keras
+
+    from keras_siamese.data.batches import EpochStream
+    from keras_siamese.training.feeding import fit_input
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:  # the first epoch traces; the clock starts after it
+                self.began = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            self.ended = time.perf_counter()
+
+    clock, epochs = Clock(), max(1, round(steps / len(batches)))
+    model.fit(fit_input(EpochStream(batches)), steps_per_epoch=len(batches), epochs=1 + epochs, verbose=0,
+              shuffle=False, callbacks=[clock])
+    return epochs * len(batches) * images_per_batch / (clock.ended - clock.began)
 
 
 def recipe_trainer(recipe, images, labels):
