@@ -207,6 +207,7 @@ def test_transform_classes_default_to_rotate_180_for_small_sets_and_in_batch_los
     assert TrainConfig.from_dict(recorded).transform_classes == "none"
 
 
+@pytest.mark.core  # the turned images go through each backend's input path
 def test_transform_classes_train_but_never_validate(tiny_arrays):
     from keras_siamese.training.trainer import Trainer
 
