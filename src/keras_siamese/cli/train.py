@@ -61,7 +61,8 @@ def add_parser(commands):
     loss.add_argument("--mining", choices=list(MINING), help=f"triplet: {MINING.describe()}")
     fit = p.add_argument_group("optimisation")
     fit.add_argument("--epochs", type=int,
-                     help="default: round(sqrt(3.2e6 / training images)) in 3..100 (30 for mnist-sample); "
+                     help="default: round(sqrt(3.2e6 / training images)) in 3..100, transformed copies counted "
+                          "(21 for mnist-sample); "
                           "seed recipe: 100")
     fit.add_argument("--batch-size", type=int,
                      help=f"pairs (pair losses) or images (in-batch losses); {default('batch_size')}")
