@@ -53,7 +53,7 @@ class TransformedClasses:
     def images(self, images, entries):
         """The images of `entries`, each in its version; `images` is indexed once, in entry order."""
         entries = np.asarray(entries)
-        out = np.array(images[entries // self.versions])  # a copy: transforms below write into it
+        out = np.asarray(images[entries // self.versions])  # indexing by an array copies: written below
         version = entries % self.versions
         for v, transform in enumerate(self.transforms, start=1):
             chosen = version == v

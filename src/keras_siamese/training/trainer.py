@@ -100,11 +100,10 @@ def hold_out_classes(splits, config):
 def make_batches(images, config, pairs, seed, unlabeled=None, transforms=()):
     """The training batches of `images`: image pairs for pair losses, P classes x K images otherwise
     (`transforms` make further classes of them), with half as many `unlabeled` images again when there
-    are some. Images streamed from disk are kept
-    decoded in a PixelCache on disk for the next epochs. They are decoded in the input pipeline, on
-    TensorFlow by its own prefetching thread, ahead of the training step. (PyDataset workers are not used:
-    their queue turns that prefetching off, measured slower, and loses the order of an endless stream
-    at epoch ends; docs/benchmarks.md.)"""
+    are some. Images streamed from disk are kept decoded in a PixelCache on disk for the next epochs.
+    They are decoded in the input pipeline, on TensorFlow by its own prefetching thread, ahead of the
+    training step. (PyDataset workers are not used: their queue turns that prefetching off, measured
+    slower, and loses the order of an endless stream at epoch ends; docs/benchmarks.md.)"""
     pixels = images.images
     if isinstance(pixels, ImageFiles):
         pixels, unlabeled = pixels.cached(), unlabeled.cached() if isinstance(unlabeled, ImageFiles) else unlabeled
