@@ -232,9 +232,12 @@ def layer_profile(tower, batch):
 def cli_worker(output):
     """Run `siamese train --data mnist-sample` in this process, timing its stages and every training step;
     prints one JSON line."""
+    from keras_siamese.cli import console as siamese
+    from keras_siamese.cli import import_backend_quietly
+
+    import_backend_quietly()  # as the console script imports Keras
     import keras
 
-    from keras_siamese.cli import console as siamese
     from keras_siamese.training import trainer as module
 
     imported = time.time()

