@@ -3,12 +3,13 @@
 import sys
 
 from keras_siamese.cli._options import add_data_options, add_model_option
-from keras_siamese.data.dataset import SPLIT_NAMES
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
 
 def add_parser(commands):
+    from keras_siamese.data.dataset import SPLIT_NAMES
+
     p = commands.add_parser("calibrate", help="re-calibrate the stored threshold", description=DESCRIPTION)
     add_model_option(p)
     add_data_options(p, default=None, help_default="default: the model's training source", stream=True)

@@ -1,13 +1,14 @@
 """`siamese evaluate`: verification, retrieval and one-shot metrics on a data split, with plots."""
 
 from keras_siamese.cli._options import add_data_options, add_model_option, positive_int
-from keras_siamese.data.dataset import SPLIT_NAMES
-from keras_siamese.plotting.embeddings import METHODS as MAP_METHODS
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
 
 def add_parser(commands):
+    from keras_siamese.data.dataset import SPLIT_NAMES
+    from keras_siamese.plotting.embeddings import METHODS as MAP_METHODS
+
     p = commands.add_parser("evaluate", help="metrics and plots on a data split", description=DESCRIPTION)
     add_model_option(p)
     add_data_options(p, default=None, help_default="default: the model's training source", stream=True)
