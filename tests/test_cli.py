@@ -125,6 +125,10 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
     (["samples", "--output", "x", "--count", "0"], "--count"),
     (["pairs", "--model", "m.keras", "--input", "x", "--count", "0"], "--count"),
     (["pairs", "--model", "m.keras", "--input", "x", "--count", "101"], "between 1 and 100"),
+    (["train", "--seed", "-1"], "between 0 and 4294967295; received -1"),
+    (["evaluate", "--model", "m.keras", "--seed", "4294967296"], "between 0 and 4294967295"),
+    (["samples", "--output", "x", "--seed", "1.5"], "not an integer: 1.5"),
+    (["train", "--image-size", "3x"], "expected positive SIZE or HEIGHTxWIDTH; received 3x"),
 ])
 def test_bad_numbers_are_refused_by_the_parser(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -80,6 +80,8 @@ def test_batch_norm_statistics_are_refreshed_after_training(tiny_arrays):
     (dict(temperature=-1.0), "Received: temperature=-1.0"),
     (dict(val_split="tiles"), "Received: val_split='tiles'"),
     (dict(no_such_setting=1), "Received: settings='no_such_setting'"),
+    (dict(seed=-1), "seed must be an integer from 0 to 4294967295. Received: seed=-1"),
+    (dict(seed=1.5), "Received: seed=1.5"),
 ])
 def test_bad_settings_name_the_value_and_write_nothing(tmp_path, tiny_arrays, settings, message):
     with pytest.raises(SiameseError, match=message):

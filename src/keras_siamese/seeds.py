@@ -2,6 +2,7 @@
 
 import numpy as np
 
+MAX_SEED = 2**32 - 1  # the largest seed every backend and numpy accept
 DEFAULT_SEED = 42  # `seed` of a training run: its pairs, validation split, batches and initialisation
 TEST_SPLIT_SEED = 0  # the test split of a source never depends on `seed`, so train and evaluate agree
 EVALUATION_SEED = 0  # evaluation pairs and one-shot episodes

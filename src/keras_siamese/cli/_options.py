@@ -29,6 +29,13 @@ def int_between(low, high):
     return parse
 
 
+def random_seed(text):
+    """A random seed: an integer from 0 to 2**32 - 1."""
+    from keras_siamese.seeds import MAX_SEED
+
+    return int_between(0, MAX_SEED)(text)
+
+
 def positive_float(text):
     value = _number(text, float)
     if not value > 0:
@@ -41,7 +48,10 @@ def image_size(text):
     parts = text.lower().split("x")
     if len(parts) not in (1, 2):
         raise argparse.ArgumentTypeError(f"expected SIZE or HEIGHTxWIDTH; received {text}")
-    sizes = tuple(positive_int(p) for p in parts)
+    try:
+        sizes = tuple(positive_int(p) for p in parts)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive SIZE or HEIGHTxWIDTH; received {text}") from None
     return sizes * 2 if len(sizes) == 1 else sizes
 
 

@@ -1,6 +1,6 @@
 """`siamese evaluate`: verification, retrieval and one-shot metrics on a data split, with plots."""
 
-from keras_siamese.cli._options import add_data_options, add_model_option, positive_int
+from keras_siamese.cli._options import add_data_options, add_model_option, positive_int, random_seed
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -20,7 +20,7 @@ def add_parser(commands):
     p.add_argument("--map", dest="map_method", default="pca", choices=list(MAP_METHODS),
                    help="2-D embedding map method (umap needs umap-learn)")
     p.add_argument("--episodes", type=positive_int, default=1000, help="one-shot episodes (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation pairs and episodes (default 0)")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the evaluation pairs and episodes (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
     return p

@@ -1,6 +1,6 @@
 """`siamese pairs`: random image pairs from a folder, shown side by side with their distances."""
 
-from keras_siamese.cli._options import add_model_option, int_between
+from keras_siamese.cli._options import add_model_option, int_between, random_seed
 from keras_siamese.inference.random_pairs import MAX_PAIRS
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
@@ -12,7 +12,7 @@ def add_parser(commands):
     p.add_argument("--input", required=True, help="folder of images (searched recursively)")
     p.add_argument("--count", type=int_between(1, MAX_PAIRS), default=10,
                    help=f"number of pairs, 1 to {MAX_PAIRS} (default 10)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=random_seed, default=42)
     p.add_argument("--output", default="pairs.png", help="PNG figure; the table goes beside it as .csv")
     p.add_argument("--show", action="store_true", help="also open the figure in a window, where a display exists")
     p.set_defaults(run=run)

@@ -1,6 +1,6 @@
 """`siamese samples`: write example images (PNG, named with their class) from a data set's test split."""
 
-from keras_siamese.cli._options import add_data_options, positive_int
+from keras_siamese.cli._options import add_data_options, positive_int, random_seed
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -10,7 +10,7 @@ def add_parser(commands):
     add_data_options(p)
     p.add_argument("--output", required=True, help="folder to write the PNG files into")
     p.add_argument("--count", type=positive_int, default=13, help="how many images (default 13, as the seed)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=random_seed, default=42)
     p.set_defaults(run=run)
     return p
 

@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from keras_siamese.cli._options import add_data_options, image_size
+from keras_siamese.cli._options import add_data_options, image_size, random_seed
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -79,7 +79,7 @@ def add_parser(commands):
     fit.add_argument("--devices", type=int,
                      help="data-parallel training on N local devices: TensorFlow MirroredStrategy or JAX "
                           "DataParallel (GPUs; on a host without them, N virtual CPU devices); default 1")
-    fit.add_argument("--seed", type=int, help=f"fixes pairs, splits and initialisation ({default('seed')})")
+    fit.add_argument("--seed", type=random_seed, help=f"fixes pairs, splits and initialisation ({default('seed')})")
     hosts = p.add_argument_group("several hosts (JAX; or KERAS_DISTRIBUTION_* variables, see docs/scale.md)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same for every process")
     hosts.add_argument("--num-processes", type=int, help="processes in the run, one per host")
