@@ -418,3 +418,10 @@ def test_exif_orientation_is_applied(tmp_path, suffix):
     upright = folders.read_image(path, (16, 8), 1)[..., 0]
     assert upright.shape == (16, 8)
     assert upright[:3].mean() > 200 and upright[5:].mean() < 60
+
+
+def test_dark_sixteen_bit_grey_is_scaled_by_its_format_not_its_brightest_pixel(tmp_path):
+    for name, value in (("dark.png", 200), ("darker.png", 300)):  # both below 1% of the 16-bit scale
+        Image.fromarray(np.full((2, 2), value, np.uint16)).save(tmp_path / name)
+    assert folders.read_image(tmp_path / "dark.png", (2, 2), 1).max() == 1  # 200 / 257, not 200
+    assert folders.read_image(tmp_path / "darker.png", (2, 2), 1).max() == 1

@@ -115,7 +115,9 @@ def _to_mode(image, mode):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image.alpha_composite(rgba)
-    if image.mode.startswith(("I", "F")):  # 16/32-bit or float grey: convert("L") would clip at 255
+    if image.mode.startswith("I;16"):  # 16-bit grey: its full scale is 65535, whatever the brightest pixel
+        image = Image.fromarray(np.rint(np.asarray(image, dtype=np.float32) / 257).astype(np.uint8))
+    elif image.mode.startswith(("I", "F")):  # 32-bit or float grey: convert("L") would clip at 255
         image = Image.fromarray(to_uint8(np.asarray(image)))
     return image.convert(mode)
 
