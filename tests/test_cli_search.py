@@ -89,6 +89,12 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
         (["search", "--gallery", str(gallery), str(text)], "notes.txt"),
         (["index", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x.npz"),
           "--add"], "x.npz: gallery file not found"),
+        (["search", "--gallery", str(gallery), query, "--output", str(tmp_path / "m.txt")],
+         "m.txt: the file name must end in .png"),
+        (["search", "--gallery", str(gallery), query, "--output", str(tmp_path)], "is a folder, not a file"),
+        (["index", "--model", str(model), "--data", str(folder), "--output", str(tmp_path)], "is a folder, not a file"),
+        (["index", "--model", str(model), "--data", str(folder), "--output", str(text / "g.npz")],
+         "notes.txt is a file, not a folder"),
         (["serve", "--model", str(model), "--allow-enroll"], "--allow-enroll needs --gallery"),
         (["serve", "--model", str(model), "--gallery", str(tmp_path / "none.npz")], "none.npz: gallery file not found"),
     ]

@@ -7,6 +7,8 @@ from pathlib import Path
 from keras_siamese.atomic import TMP_MARK, remove_stale, resolve_target
 from keras_siamese.errors import SiameseError
 
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # the figure formats matplotlib writes here
+
 
 def check_output_folder(path, flag="--output"):
     """Raise SiameseError unless `path` is a folder this process can write into, or can create.
@@ -34,6 +36,11 @@ def check_output_file(path, suffixes=None, flag="--output"):
     if suffixes and path.suffix.lower() not in suffixes:
         raise SiameseError(f"{flag} {path}: the file name must end in {', '.join(suffixes)}")
     target = resolve_target(path)
+    for folder in target.absolute().parents:  # a file in the way is named, with the path as given
+        if folder.exists():
+            if not folder.is_dir():
+                raise SiameseError(f"{flag} {path}: {folder} is a file, not a folder")
+            break
     check_output_folder(target.parent, flag)
     return path
 

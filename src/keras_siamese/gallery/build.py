@@ -12,7 +12,9 @@ def index_images(model_path, data, output, add=False, approximate=None, data_dir
     from keras_siamese.data.dataset import concatenate
     from keras_siamese.data.sources import load_splits
     from keras_siamese.inference.model_io import load_model
+    from keras_siamese.outputs import check_output_file
 
+    check_output_file(output)
     model = load_model(model_path)
     if add:
         gallery = Gallery.load(output, model, approximate)

@@ -9,9 +9,8 @@ from keras_siamese.data.folder import list_images, read_images
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.compare import decide
 from keras_siamese.inference.embedding import embed_images, pair_distances
-from keras_siamese.outputs import check_output_file
+from keras_siamese.outputs import FIGURE_SUFFIXES, check_output_file
 
-FIGURE_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 MAX_PAIRS = 100  # one figure row per pair; more would not fit one image
 
 
@@ -29,7 +28,7 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
 
     if not 1 <= count <= MAX_PAIRS:
         raise SiameseError(f"--count must be between 1 and {MAX_PAIRS}; received {count}")
-    figure = check_output_file(output, FIGURE_FORMATS)
+    figure = check_output_file(output, FIGURE_SUFFIXES)
     table = figure.with_suffix(".csv")
     paths = list_images(folder)
     if len(paths) < 2:
