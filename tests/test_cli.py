@@ -195,11 +195,13 @@ def test_an_interrupted_run_resumes_from_the_command_line(trained, tmp_path, cap
         raise KeyboardInterrupt  # Ctrl-C right after the first epoch's checkpoint
 
     monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
-    argv = ["train", "--data", str(folder), "--output", str(out), *QUICK[:-1], "--epochs", "2", "--quiet"]
+    monkeypatch.chdir(folder.parent)  # the data named relative to where the run started
+    argv = ["train", "--data", folder.name, "--output", str(out), *QUICK[:-1], "--epochs", "2", "--quiet"]
     assert main(argv) == 130
     assert f"siamese train --resume {out}" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["status"] == "incomplete"
     monkeypatch.setattr(checkpoint, "save", real_save)
+    monkeypatch.chdir(tmp_path)  # resumed from elsewhere
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "complete" and record["epochs_run"] == 2

@@ -65,10 +65,18 @@ class TrainResult:
 
 
 def source_name(data):
-    """What config.json records as the data: the source name or folder, or "array" for in-memory data."""
+    """What config.json records as the data: the source name, the folder (absolute, so that the run resumes
+    from any working directory), or "array" for in-memory data."""
     if data is None or isinstance(data, (str, Path)):
-        return None if data is None else str(data)
+        return None if data is None else recorded_path(data)
     return "array"
+
+
+def recorded_path(data):
+    """A source name as given; a folder as its absolute path."""
+    from keras_siamese.data.sources import SOURCES
+
+    return str(Path(data).resolve()) if str(data) not in SOURCES and Path(data).is_dir() else str(data)
 
 
 def can_form_both_pair_kinds(labels):
@@ -157,11 +165,11 @@ class Trainer:
         if unlabeled is not None and not isinstance(unlabeled, (str, Path)):
             settings["unlabeled"] = "array"
         elif unlabeled is not None:
-            settings["unlabeled"] = str(unlabeled)
+            settings["unlabeled"] = recorded_path(unlabeled)
         self.config = make_config(recipe, data=source_name(data), **settings)
         self.replicas = Replicas(self.config.devices)  # first: devices can be split only before the backend starts
         self.data = data if data is not None else self.config.data
-        self.data_record = None if source_name(self.data) == "array" else str(self.data)
+        self.data_record = None if source_name(self.data) == "array" else recorded_path(self.data)
         self.progress = progress
         self.history = {}
 
