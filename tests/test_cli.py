@@ -230,6 +230,9 @@ def test_train_flags_cover_every_config_field_and_take_choices_from_the_registri
     actions = {action.dest: action for action in train_parser._actions}
     assert {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe", "data"} <= set(actions)
     assert actions["loss"].choices == list(LOSSES) and actions["tower"].choices == list(TOWERS)
+    args = build_parser("train").parse_args(["train", "--tower", "Small_Grid", "--transform-classes", "rotate_180",
+                                             "--mining", "batch_hard", "--val-split", "images"])
+    assert (args.tower, args.transform_classes, args.mining) == ("small-grid", "rotate-180", "batch-hard")
 
 
 @pytest.mark.slow

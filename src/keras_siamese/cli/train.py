@@ -16,6 +16,7 @@ def add_parser(commands):
     from keras_siamese.data.transform_classes import TRANSFORM_CLASSES
     from keras_siamese.losses.triplet import MINING
     from keras_siamese.models.towers import TOWERS
+    from keras_siamese.registry import canonical
     from keras_siamese.training.config import RECIPES, SCHEDULES, VAL_SPLITS, default_value
     from keras_siamese.training.objectives import LOSSES
 
@@ -28,9 +29,9 @@ def add_parser(commands):
     p.add_argument("--resume", metavar="DIR",
                    help="continue the interrupted run whose --output was DIR from its last finished epoch "
                         "(every epoch end is checkpointed there); its own settings apply, other flags are ignored")
-    p.add_argument("--recipe", default="default", choices=list(RECIPES), help=RECIPES.describe())
+    p.add_argument("--recipe", default="default", type=canonical, choices=list(RECIPES), help=RECIPES.describe())
     model = p.add_argument_group("model")
-    model.add_argument("--tower", choices=list(TOWERS), help=TOWERS.describe())
+    model.add_argument("--tower", type=canonical, choices=list(TOWERS), help=TOWERS.describe())
     model.add_argument("--weights", help="imagenet: initialise an application tower with ImageNet weights "
                                          "(downloads them)")
     model.add_argument("--embedding-dim", type=int, help=default("embedding_dim"))
@@ -38,13 +39,13 @@ def add_parser(commands):
                        help="scale embeddings to unit length")
     model.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random shifts, rotations, zooms (default: on below 10,000 training images)")
-    model.add_argument("--transform-classes", choices=list(TRANSFORM_CLASSES),
+    model.add_argument("--transform-classes", type=canonical, choices=list(TRANSFORM_CLASSES),
                        help="train each class's transformed images as further classes, which carries better to "
                             f"classes never trained on; {TRANSFORM_CLASSES.describe()}")
     model.add_argument("--image-size", type=image_size, help="resize images to SIZE or HEIGHTxWIDTH")
     model.add_argument("--channels", type=int, help="1 (grey) or 3 (colour)")
     loss = p.add_argument_group("loss")
-    loss.add_argument("--loss", choices=list(LOSSES), help=LOSSES.describe())
+    loss.add_argument("--loss", type=canonical, choices=list(LOSSES), help=LOSSES.describe())
     loss.add_argument("--unlabeled", metavar="FOLDER",
                       help="images without labels (any layout), e.g. of the classes you will verify: they train "
                            "through the self-supervised term")
@@ -58,7 +59,7 @@ def add_parser(commands):
                       help="in-batch hard mining: only positives farther than this")
     loss.add_argument("--mine-neg-below", dest="neg_bound", type=float,
                       help="in-batch hard mining: only negatives closer than this")
-    loss.add_argument("--mining", choices=list(MINING), help=f"triplet: {MINING.describe()}")
+    loss.add_argument("--mining", type=canonical, choices=list(MINING), help=f"triplet: {MINING.describe()}")
     fit = p.add_argument_group("optimisation")
     fit.add_argument("--epochs", type=int,
                      help="default: round(sqrt(3.2e6 / training images)) in 3..100, transformed copies counted "
@@ -69,11 +70,11 @@ def add_parser(commands):
     fit.add_argument("--images-per-class", type=int,
                      help=f"in-batch losses: images of each class per batch ({default('images_per_class')})")
     fit.add_argument("--learning-rate", type=float, help=default("learning_rate"))
-    fit.add_argument("--schedule", choices=list(SCHEDULES), help=SCHEDULES.describe())
+    fit.add_argument("--schedule", type=canonical, choices=list(SCHEDULES), help=SCHEDULES.describe())
     fit.add_argument("--patience", type=int, help=f"early-stopping patience in epochs, 0: off ({default('patience')})")
     fit.add_argument("--val-fraction", type=float,
                      help=f"share of training images held out ({default('val_fraction')})")
-    fit.add_argument("--val-split", choices=list(VAL_SPLITS), help=VAL_SPLITS.describe())
+    fit.add_argument("--val-split", type=canonical, choices=list(VAL_SPLITS), help=VAL_SPLITS.describe())
     fit.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                      help="bfloat16 compute (float16 on PyTorch)")
     fit.add_argument("--devices", type=int,
