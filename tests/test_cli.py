@@ -274,3 +274,31 @@ def test_the_backend_loads_without_keras_optional_imports_which_then_still_impor
             "print(sorted(set(names) & set(sys.modules)))")
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert lines == ["[]", "['pandas',", "'sklearn']"]
+
+
+def test_evaluate_on_val_is_the_classes_training_held_out_and_the_record_has_the_trained_sizes(tmp_path):
+    from conftest import write_folder
+
+    folder = write_folder(tmp_path / "six", classes=tuple("abcdef"), per_class=6)
+    out = tmp_path / "out"
+    assert main(["train", "--data", str(folder), "--output", str(out), *QUICK, "--val-split", "classes",
+                 "--val-fraction", "0.34"]) == 0
+    record = json.loads((out / "config.json").read_text())
+    assert record["data"]["sizes"] == {"train": 20, "val": 10, "test": 6}  # 2 of 6 classes held out, 5 images each
+    evaluation = tmp_path / "evaluation"
+    assert main(["evaluate", "--model", str(out / "model.keras"), "--split", "val", "--output", str(evaluation)]) == 0
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert (metrics["images"], metrics["classes"], metrics["seen_classes"]) == (10, 2, 0)
+
+
+def test_a_validation_folder_is_kept_whatever_the_number_of_classes(tmp_path):
+    from conftest import write_folder
+    from keras_siamese.training.config import CLASS_SPLIT_FROM
+    from keras_siamese.training.trainer import Trainer
+
+    names = tuple(f"c{i:02d}" for i in range(CLASS_SPLIT_FROM))  # enough classes for class-level validation
+    write_folder(tmp_path / "split" / "train", classes=names, per_class=4, size=8)
+    write_folder(tmp_path / "split" / "val", classes=names[:3], per_class=2, size=8)
+    trainer = Trainer(str(tmp_path / "split"), progress=False, epochs=1).prepare()
+    assert len(trainer.splits.val) == 6 and trainer.splits.source["sizes"]["val"] == 6
+    assert all("/val/" in str(path) for path in trainer.splits.val.ids)

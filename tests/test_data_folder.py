@@ -133,6 +133,32 @@ def test_train_test_layout_is_honoured(tmp_path):
     assert "train" not in splits.train.class_names
 
 
+@pytest.mark.parametrize("val_name, with_test", [("val", True), ("valid", False), ("validation", True)])
+def test_a_validation_folder_is_the_validation_split(tmp_path, val_name, with_test):
+    root = tmp_path / "layout"
+    write_folder(root / "train", classes=("circle", "square", "cross"), per_class=10)
+    write_folder(root / val_name, classes=("square", "moon"), per_class=3)
+    if with_test:
+        write_folder(root / "test", classes=("star", "circle"), per_class=2)
+    splits = load_splits(root, seed=0, progress=False)
+    assert all(Path(p).parent.parent == root / val_name for p in splits.val.ids) and len(splits.val) == 6
+    assert all(Path(p).parent.parent == root / "train" for p in splits.train.ids)
+    test_folder = root / ("test" if with_test else "train")  # without test/, the test split comes from train/
+    assert all(Path(p).parent.parent == test_folder for p in splits.test.ids)
+    assert len(splits.train) + (0 if with_test else len(splits.test)) == 30
+    names = ["circle", "cross", "square", "moon", *(["star"] if with_test else [])]
+    for images in (splits.train, splits.val, splits.test):  # one coding; classes only held out are appended
+        assert images.class_names == names
+        assert all(class_of(images, i) == Path(path).parent.name for i, path in enumerate(images.ids))
+    assert splits.source["split_folders"]["val"] == val_name
+
+
+def test_a_folder_with_only_train_inside_is_a_class_folder(tmp_path):
+    write_folder(tmp_path / "only" / "train", per_class=4)
+    splits = load_splits(tmp_path / "only", progress=False)
+    assert splits.train.class_names == ["train"]  # one class named train: refused later as untrainable
+
+
 def test_hidden_files_and_root_files_are_ignored(tmp_path):
     root = write_folder(tmp_path / "images", per_class=5)
     (root / "circle" / ".DS_Store").write_bytes(b"\x00\x01junk")

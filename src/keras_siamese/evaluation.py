@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.atomic import atomic_path, write_csv, write_json
-from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, concatenate
+from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, concatenate, hold_out_classes
 from keras_siamese.data.folder import resize_images
 from keras_siamese.data.pairs import all_pairs, one_positive_one_negative
 from keras_siamese.data.sources import SOURCES, load_splits
@@ -50,10 +50,12 @@ def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, pro
         data, data_dir, model.input_image_shape, seed=training.get("seed", seed),
         val_fraction=training.get("val_fraction", 0.1), progress=progress, stream=stream,
     )
+    if training.get("val_split") == "classes" and not isinstance(data, Splits):  # validated on held-out classes
+        splits = hold_out_classes(splits, training.get("val_fraction", 0.1), training.get("seed", seed))
     images = concatenate([splits.train, splits.val, splits.test]) if split == "all" else splits.split(split)
-    if len(images) < 2:
-        raise SiameseError(f"the {split} split of {splits.source.get('name', data)} holds {len(images)} image(s)")
     where = splits.source.get("path") or splits.source.get("name", "the data")
+    if len(images) < 2:
+        raise SiameseError(f"the {split} split of {where} holds {len(images)} image(s)")
     return check_pairable(images, f"the {split} split of {where}"), splits.source
 
 

@@ -140,6 +140,14 @@ def class_split(labels, fraction, seed, keep=2):
     return np.flatnonzero(~out), np.flatnonzero(out)
 
 
+def hold_out_classes(splits, fraction, seed):
+    """`splits` whose validation part is whole classes (`fraction` of them, by `class_split`) taken from
+    the training and validation images, so that training never sees them."""
+    everything = concatenate([splits.train, splits.val])
+    fit, val = class_split(everything.labels, fraction, seed)
+    return Splits(everything.subset(fit), everything.subset(val), splits.test, splits.source)
+
+
 def check_trainable(images, where):
     """Raise unless `images` has two classes and every class has two images."""
     present = len(np.unique(images.labels))

@@ -308,9 +308,17 @@ def scan_classes(root):
     return paths, names
 
 
-def has_train_test_layout(root):
+SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+
+
+def split_folders(root):
+    """`{split: folder}` when `root` is laid out as `train/` plus `val/` (or `valid/`, `validation/`) and/or
+    `test/`, each of class subfolders; {} for a plain folder of class subfolders."""
     root = Path(root)
-    return (root / "train").is_dir() and (root / "test").is_dir()
+    found = {split: next((root / name for name in names if (root / name).is_dir()), None)
+             for split, names in SPLIT_FOLDERS.items()}
+    found = {split: folder for split, folder in found.items() if folder is not None}
+    return found if "train" in found and len(found) > 1 else {}
 
 
 def complete_shape(shape, infer):

@@ -82,6 +82,24 @@ SOURCES.add("fashion-mnist", NamedSource(lambda data_dir: load_idx_source("fashi
 NAMED_SOURCES = tuple(SOURCES)
 
 
+def _load_split_folders(folders, shape, progress, stream):
+    """(train, val, test) ImageSets from split folders sharing one class coding; a missing val is None,
+    a missing test is carved from train as for a plain folder."""
+    train, shape = image_folder.load_image_folder(folders["train"], shape, progress, stream=stream)
+    streamed = isinstance(train.images, image_folder.ImageFiles)  # the others follow train: one kind of images
+    held, names = {}, train.class_names
+    for split in ("val", "test"):  # a held-out folder may add classes: codes continue from the folders before
+        if split in folders:
+            held[split], _ = image_folder.load_image_folder(folders[split], shape, progress, names, streamed)
+            names = held[split].class_names
+    for images in (train, *held.values()):
+        images.class_names = list(names)
+    if "test" not in held:
+        train_index, test_index = stratified_split(train.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
+        train, held["test"] = train.subset(train_index), train.subset(test_index)
+    return train, held.get("val"), held["test"]
+
+
 def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fraction=0.1, progress=True,
                 stream="auto"):
     """Train, validation and test splits of a data source.
@@ -95,6 +113,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     """
     source = str(source)
     info = {"name": source}
+    val = None
     if source in SOURCES:
         source = SOURCES.name(source)
         info = {"name": source}
@@ -104,11 +123,11 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     elif Path(source).is_dir():
         root = Path(source)
         info = {"name": "folder", "path": str(root.resolve())}
-        if image_folder.has_train_test_layout(root):
-            train, shape = image_folder.load_image_folder(root / "train", shape, progress, stream=stream)
-            streamed = isinstance(train.images, image_folder.ImageFiles)  # test follows train: one kind of images
-            test, _ = image_folder.load_image_folder(root / "test", shape, progress, train.class_names, streamed)
-            train.class_names = test.class_names
+        folders = image_folder.split_folders(root)
+        if folders:
+            train, val, test = _load_split_folders(folders, shape, progress, stream)
+            shape = train.image_shape
+            info["split_folders"] = {split: folder.name for split, folder in folders.items()}
         else:
             everything, shape = image_folder.load_image_folder(root, shape, progress, stream=stream)
             train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
@@ -122,8 +141,12 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     shape = image_folder.complete_shape(shape, lambda: train.image_shape)
     train.images = image_folder.resize_images(train.images, shape)
     test.images = image_folder.resize_images(test.images, shape)
-    fit_index, val_index = stratified_split(train.labels, val_fraction, seed, keep=2)
-    splits = Splits(train.subset(fit_index), train.subset(val_index), test, info)
+    if val is None:
+        fit_index, val_index = stratified_split(train.labels, val_fraction, seed, keep=2)
+        train, val = train.subset(fit_index), train.subset(val_index)
+    else:
+        val.images = image_folder.resize_images(val.images, shape)
+    splits = Splits(train, val, test, info)
     info.update(
         image_shape=list(train.image_shape),
         classes=list(train.class_names),

@@ -27,8 +27,8 @@ from keras_siamese.data.dataset import (
     ImageSet,
     Splits,
     check_trainable,
-    class_split,
     concatenate,
+    hold_out_classes,
     stratified_split,
     to_uint8,
 )
@@ -96,13 +96,6 @@ def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Spli
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
     shape = (*(config.image_size or (None, None)), config.channels)
     return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress, config.stream)
-
-
-def hold_out_classes(splits, config):
-    """Splits whose validation part is whole classes (`val_fraction` of them) that training never sees."""
-    everything = concatenate([splits.train, splits.val])
-    fit, val = class_split(everything.labels, config.val_fraction, config.seed)
-    return Splits(everything.subset(fit), everything.subset(val), splits.test, splits.source)
 
 
 def make_batches(images, config, pairs, seed, unlabeled=None, transforms=()):
@@ -178,9 +171,11 @@ class Trainer:
         config = self.config
         keras.utils.set_random_seed(config.seed)
         splits = resolve_data(self.data, config, self.progress)
-        val_split = config.val_split_for(len(np.unique(splits.train.labels)))
+        given = "val" in splits.source.get("split_folders", {})  # a validation folder is used as it is
+        val_split = "images" if given and config.val_split == "auto" else config.val_split_for(
+            len(np.unique(splits.train.labels)))
         if val_split == "classes":
-            splits = hold_out_classes(splits, config)
+            splits = hold_out_classes(splits, config.val_fraction, config.seed)
         check_trainable(splits.train, "the training split")
         self.validate = can_form_both_pair_kinds(splits.val.labels)
         # across hosts the weights are arrays no one process can read: validation waits for the end
@@ -188,6 +183,7 @@ class Trainer:
         if not self.validate and len(splits.val):  # too small to validate on: train on it instead
             splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test,
                             splits.source)
+        splits.source["sizes"] = {name: len(splits.split(name)) for name in ("train", "val", "test")}  # as trained
         self.splits = splits
         self.unlabeled = None if self.unlabeled_source is None else unlabeled_images(
             self.unlabeled_source, splits.train.image_shape, self.progress, isinstance(splits.train.images, ImageFiles))
