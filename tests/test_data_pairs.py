@@ -302,3 +302,14 @@ def test_class_balanced_batches_shapes_and_epochs():
     assert batches.images is images
     arrays = array_attributes(batches)
     assert set(arrays) == {"images", "labels", "index"} and batches.index.dtype.kind == "i"
+
+
+@pytest.mark.parametrize("n, count", [(8, 10), (8, 28), (8, 100), (2, 5), (1000, 100)])
+def test_random_pairs_never_repeat_and_are_all_pairs_when_few(n, count):
+    from keras_siamese.inference.random_pairs import draw_pairs
+
+    pairs = draw_pairs(n, count, seed=3)
+    unordered = {frozenset(map(int, pair)) for pair in pairs}
+    assert len(pairs) == min(count, n * (n - 1) // 2) == len(unordered)
+    assert all(len(pair) == 2 for pair in unordered) and pairs.min() >= 0 and pairs.max() < n
+    np.testing.assert_array_equal(pairs, draw_pairs(n, count, seed=3))

@@ -11,7 +11,8 @@ def add_parser(commands):
     add_model_option(p)
     p.add_argument("--input", required=True, help="folder of images (searched recursively)")
     p.add_argument("--count", type=int_between(1, MAX_PAIRS), default=10,
-                   help=f"number of pairs, 1 to {MAX_PAIRS} (default 10)")
+                   help=f"number of pairs, 1 to {MAX_PAIRS} (default 10); no pair twice, so at most every pair of the "
+                        "images")
     p.add_argument("--seed", type=random_seed, default=42)
     p.add_argument("--output", default="pairs.png", help="PNG figure; the table goes beside it as .csv")
     p.add_argument("--show", action="store_true", help="also open the figure in a window, where a display exists")

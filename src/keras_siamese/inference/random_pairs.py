@@ -1,5 +1,6 @@
 """The seed's test script: random pairs of images from a folder, with distances, as a figure and a table."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,17 @@ MAX_PAIRS = 100  # one figure row per pair; more would not fit one image
 
 
 def draw_pairs(n, count, seed):
-    """`count` pairs of distinct indices below `n`, seeded."""
+    """`count` different pairs of distinct indices below `n` (no pair twice, in either order), seeded; all
+    `n * (n - 1) / 2` of them, shuffled, when there are no more than `count`."""
     rng = np.random.default_rng(seed)
-    first = rng.integers(0, n, count)
-    second = (first + rng.integers(1, n, count)) % n
-    return np.stack([first, second], 1)
+    if count >= n * (n - 1) // 2:
+        pairs = np.array(list(itertools.combinations(range(n), 2)))
+        return pairs[rng.permutation(len(pairs))]
+    drawn = {}
+    while len(drawn) < count:
+        first, second = (int(i) for i in rng.choice(n, 2, replace=False))
+        drawn.setdefault(frozenset((first, second)), (first, second))
+    return np.array(list(drawn.values()))
 
 
 def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", show=False):

@@ -11,9 +11,9 @@ SAME_COLOUR = "#1b7837"
 DIFFERENT_COLOUR = "#c2185b"
 
 
-def new_figure(width, height):
-    """A headless figure (not registered with pyplot) with constrained layout."""
-    return Figure(figsize=(width, height), layout="constrained")
+def new_figure(width, height, layout="constrained"):
+    """A headless figure (not registered with pyplot), by default with constrained layout."""
+    return Figure(figsize=(width, height), layout=layout)
 
 
 def save_figure(fig, path, dpi=120):
