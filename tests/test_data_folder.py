@@ -191,6 +191,16 @@ def test_missing_folder(tmp_path):
         folders.load_image_folder(missing)
 
 
+def test_a_file_given_as_a_folder_is_named_as_a_file(tmp_path):
+    file = tmp_path / "notes.py"
+    file.write_text("x = 1")
+    with pytest.raises(SiameseError, match="--data .*notes.py: is a file, not a folder"):
+        load_splits(file)
+    for read in (folders.load_image_folder, folders.list_images):
+        with pytest.raises(SiameseError, match="notes.py: is a file, not a folder"):
+            read(file)
+
+
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SiameseError, match=f"{tmp_path / 'empty'}: no class subfolders"):

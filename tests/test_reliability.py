@@ -319,7 +319,9 @@ def test_fit_batch_size_clamps_to_the_data_with_a_reason():
     size, note = budget.fit_batch_size(100_000, 3600, images_per_class=8)
     assert size == 3600 and note == "--batch-size 100,000 is more than the 3,600 training images; using 3,600"
     assert budget.fit_batch_size(100, 30, images_per_class=8)[0] == 24  # 3 whole classes of 8
-    assert budget.fit_batch_size(100, 10, images_per_class=8)[0] == 16  # never below 2 classes
+    assert budget.fit_batch_size(100, 10, images_per_class=8) == (  # never below 2 classes
+        16, "--batch-size 100 is more than the 10 training images; using 16 (the least: 2 classes of "
+            "--images-per-class 8, images repeated)")
     size, note = budget.fit_batch_size(100_000, 3600, pairs=True)
     assert size == 7200 and "7,200 pairs an epoch draws from 3,600 training images" in note
 

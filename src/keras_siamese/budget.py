@@ -120,7 +120,9 @@ def fit_batch_size(batch_size, images, pairs=False, images_per_class=2):
         unit = f"{images:,} training images"
     if batch_size <= bound:
         return batch_size, None
-    return bound, f"--batch-size {batch_size:,} is more than the {unit}; using {bound:,}"
+    why = "" if pairs or bound <= images else f" (the least: 2 classes of --images-per-class {images_per_class}, " \
+        "images repeated)"
+    return bound, f"--batch-size {batch_size:,} is more than the {unit}; using {bound:,}{why}"
 
 
 def activation_floats(model):

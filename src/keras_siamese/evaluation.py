@@ -65,10 +65,11 @@ def check_pairable(images, where):
     counts = counts[counts > 0]
     if len(counts) < 2 or counts.max() < 2:
         raise SiameseError(
-            f"{where} ({len(images)} images of {len(counts)} classes) has "
+            f"{where} ({len(images)} images of {len(counts)} class{'es' if len(counts) != 1 else ''}) has "
             f"{'one class' if len(counts) < 2 else 'no class with 2 images'}, so no "
-            f"{'different' if len(counts) < 2 else 'same'}-class pairs; use more images: --split all, "
-            "or --data with a folder of class subfolders")
+            f"{'different' if len(counts) < 2 else 'same'}-class pairs; use more images: "
+            f"{'' if where.startswith('the all split') else '--split all, or '}"
+            "--data with a folder of class subfolders")
     return images
 
 

@@ -35,11 +35,17 @@ def _files(root):
     )
 
 
-def list_images(root):
-    """Every non-hidden file under `root` (recursively), sorted; a missing or empty folder is an error."""
+def check_folder(root):
+    """`root` as a Path; SiameseError when it is a file or does not exist."""
     root = Path(root)
     if not root.is_dir():
-        raise SiameseError(f"{root}: folder not found")
+        raise SiameseError(f"{root}: {'is a file, not a folder' if root.exists() else 'folder not found'}")
+    return root
+
+
+def list_images(root):
+    """Every non-hidden file under `root` (recursively), sorted; a missing or empty folder is an error."""
+    root = check_folder(root)
     files = _files(root)
     if not files:
         raise SiameseError(f"{root}: folder holds no files")
@@ -295,9 +301,7 @@ def _class_folders(root):
 
 def scan_classes(root):
     """Image paths and class names of a class-subfolder layout (files directly in `root` are ignored)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SiameseError(f"{root}: folder not found")
+    root = check_folder(root)
     paths, names = [], []
     for folder in _class_folders(root):
         files = _files(folder)

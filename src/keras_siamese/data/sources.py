@@ -133,7 +133,8 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
             train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
             train, test = everything.subset(train_index), everything.subset(test_index)
     elif data_dir is None and ("/" in source or Path(source).suffix or Path(source).exists()):
-        raise SiameseError(f"--data {source}: folder not found")
+        raise SiameseError(f"--data {source}: " + ("is a file, not a folder" if Path(source).exists()
+                                                   else "folder not found"))
     else:
         raise SiameseError(
             f"unknown --data {source!r}: choose {', '.join(NAMED_SOURCES)} or a folder of class subfolders"

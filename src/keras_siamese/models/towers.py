@@ -129,7 +129,7 @@ def build_tower(tower="small", input_shape=(28, 28, 1), embedding_dim=48, normal
           f"apply to the application towers ({', '.join(n for n in TOWERS if TOWERS[n].application)}) only")
     smallest = MIN_APPLICATION_SIZE if body.application else 4
     check(min(height, width) >= smallest, "input_shape", tuple(input_shape),
-          f"must be at least {smallest}x{smallest} for tower {name!r}")
+          f"must be at least {smallest}x{smallest} for tower {name!r} (--image-size resizes the images)")
     inputs = keras.Input(tuple(input_shape), name="image")
     x = body.build(inputs, weights=weights) if body.application else body.build(inputs)
     x = layers.Dense(int(embedding_dim), dtype="float32", name="embedding")(x)

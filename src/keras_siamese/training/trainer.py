@@ -32,7 +32,7 @@ from keras_siamese.data.dataset import (
     stratified_split,
     to_uint8,
 )
-from keras_siamese.data.folder import ImageFiles, list_images, read_images, resize_images, stack_images
+from keras_siamese.data.folder import ImageFiles, check_folder, list_images, read_images, resize_images, stack_images
 from keras_siamese.data.sources import load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
@@ -158,6 +158,10 @@ class Trainer:
         if unlabeled is not None and not isinstance(unlabeled, (str, Path)):
             settings["unlabeled"] = "array"
         elif unlabeled is not None:
+            try:  # refused before any data is read
+                check_folder(unlabeled)
+            except SiameseError as error:
+                raise SiameseError(f"--unlabeled {error}") from None
             settings["unlabeled"] = recorded_path(unlabeled)
         self.config = make_config(recipe, data=source_name(data), **settings)
         self.replicas = Replicas(self.config.devices)  # first: devices can be split only before the backend starts
