@@ -288,11 +288,12 @@ def test_evaluate_on_val_is_the_classes_training_held_out_and_the_record_has_the
     assert main(["train", "--data", str(folder), "--output", str(out), *QUICK, "--val-split", "classes",
                  "--val-fraction", "0.34"]) == 0
     record = json.loads((out / "config.json").read_text())
-    assert record["data"]["sizes"] == {"train": 20, "val": 10, "test": 6}  # 2 of 6 classes held out, 5 images each
+    # test: 2 of each class's 6 images (round(1.2) = 1, made 2 for a pair); val: 2 of the 6 classes, 4 images each
+    assert record["data"]["sizes"] == {"train": 16, "val": 8, "test": 12}
     evaluation = tmp_path / "evaluation"
     assert main(["evaluate", "--model", str(out / "model.keras"), "--split", "val", "--output", str(evaluation)]) == 0
     metrics = json.loads((evaluation / "metrics.json").read_text())
-    assert (metrics["images"], metrics["classes"], metrics["seen_classes"]) == (10, 2, 0)
+    assert (metrics["images"], metrics["classes"], metrics["seen_classes"]) == (8, 2, 0)
 
 
 def test_a_validation_folder_is_kept_whatever_the_number_of_classes(tmp_path):

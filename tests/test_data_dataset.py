@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from keras_siamese.data.dataset import ImageSet, Splits, check_trainable, concatenate, stratified_split, to_uint8
+from keras_siamese.data.dataset import (
+    ImageSet,
+    Splits,
+    check_trainable,
+    concatenate,
+    pairable_split,
+    stratified_split,
+    to_uint8,
+)
 from keras_siamese.errors import SiameseError
 
 
@@ -142,6 +150,15 @@ def test_stratified_split_respects_keep():
     # class 0: round(2.7)=3 capped to 3-2=1; class 1: capped to 0; class 2: round(9)=9 capped to 8
     np.testing.assert_array_equal(np.bincount(labels[held], minlength=3), [1, 0, 8])
     np.testing.assert_array_equal(np.bincount(labels[kept], minlength=3), [2, 2, 2])
+
+
+def test_a_pairable_split_gives_each_class_none_or_at_least_two_and_keeps_two():
+    labels = np.array([0] * 3 + [1] * 4 + [2] * 5 + [3] * 7 + [4] * 8 + [5] * 20)
+    kept, held = pairable_split(labels, 0.2, seed=0)
+    # round(0.2 n) = 1, 1, 1, 1, 2, 4: a single image becomes 2 where 2 remain (4, 5, 7 images), else none (3)
+    np.testing.assert_array_equal(np.bincount(labels[held], minlength=6), [0, 2, 2, 2, 2, 4])
+    np.testing.assert_array_equal(np.bincount(labels[kept], minlength=6), [3, 2, 3, 5, 6, 16])
+    assert stratified_split(labels, 0.2, seed=0, keep=2)[1].size == 10  # one each where round(0.2 n) = 1
 
 
 def test_stratified_split_edge_fractions_and_empty():

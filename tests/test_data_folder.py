@@ -40,14 +40,14 @@ def test_folder_classes_come_from_subfolder_names(image_folder):
     splits = load_splits(image_folder, seed=0, progress=False)
     assert splits.train.class_names == ["circle", "cross", "square"]
     assert splits.test.class_names == splits.train.class_names
-    # 6 per class: 1 per class held for test, round(0.5) = 0 for val
-    assert (len(splits.train), len(splits.val), len(splits.test)) == (15, 0, 3)
-    np.testing.assert_array_equal(splits.test.class_counts(), [1, 1, 1])
+    # 6 per class: round(1.2) = 1 per class for test, made 2 for same-class pairs; round(0.4) = 0 for val
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (12, 0, 6)
+    np.testing.assert_array_equal(splits.test.class_counts(), [2, 2, 2])
     for part in (splits.train, splits.test):
         for i, path in enumerate(part.ids):
             assert Path(path).parent.name == class_of(part, i)
     assert splits.source["name"] == "folder" and splits.source["path"] == str(image_folder.resolve())
-    assert splits.source["sizes"] == {"train": 15, "val": 0, "test": 3}
+    assert splits.source["sizes"] == {"train": 12, "val": 0, "test": 6}
 
 
 def test_folder_of_mixed_small_sizes_is_resized_to_the_median(image_folder):
@@ -251,7 +251,7 @@ def test_class_with_one_image_cannot_train(tmp_path):
     for path in sorted((root / "lonely").iterdir())[1:]:
         path.unlink()
     splits = load_splits(root, progress=False)
-    np.testing.assert_array_equal(splits.train.class_counts() + splits.val.class_counts(), [1, 5])
+    np.testing.assert_array_equal(splits.train.class_counts() + splits.val.class_counts(), [1, 4])
     assert splits.train.class_names == ["lonely", "many"]
     assert splits.test.class_counts()[0] == 0  # keep=2: the lone image is never held out
     with pytest.raises(SiameseError, match=r"class 'lonely' in the training split has only 1 image"):

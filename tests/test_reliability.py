@@ -349,11 +349,18 @@ def test_format_bytes():
 # --- smaller messages ------------------------------------------------------------------------------
 
 
-def test_calibrate_on_a_split_without_positive_pairs_names_the_split_and_the_fix(trained, capsys):
-    _, model = trained
-    assert main(["calibrate", "--model", str(model), "--quiet"]) == 2
+def test_calibrate_on_a_split_without_pairs_of_both_kinds_names_the_split_and_the_fix(tmp_path, capsys):
+    from conftest import write_folder
+
+    folder = write_folder(tmp_path / "images", classes=("big", "small"), per_class=20)
+    for path in sorted((folder / "small").iterdir())[4:]:
+        path.unlink()  # small keeps 4 images: 2 for test, 2 for training, none for validation
+    assert main(["train", "--data", str(folder), "--output", str(tmp_path / "out"), *QUICK]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", "--model", str(tmp_path / "out" / "model.keras"), "--split", "val", "--quiet"]) == 2
     err = error_line(capsys)
-    assert "the val split of" in err and "no class with 2 images" in err and "--split all" in err
+    assert "the val split of" in err and "has one class, so no different-class pairs" in err
+    assert "--split all" in err
 
 
 def test_a_folder_or_a_symlink_loop_given_as_model_is_named_so(trained, tmp_path, capsys):

@@ -112,18 +112,29 @@ def to_uint8(images):
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 
 
-def stratified_split(labels, fraction, seed, keep=0):
+def stratified_split(labels, fraction, seed, keep=0, at_least=1):
     """Split indices into (kept, held_out), taking `fraction` of every class.
 
     Each class gives `round(fraction * n)` images to the held-out part, but never
-    so many that fewer than `keep` remain. Deterministic for a given seed.
+    so many that fewer than `keep` remain; a class that gives any gives at least
+    `at_least` (2: the held-out part has same-class pairs wherever it has a class),
+    or none when it cannot keep `keep`. Deterministic for a given seed.
     """
     labels = np.asarray(labels)
     shuffled = np.random.default_rng(seed).permutation(len(labels))
     groups = group_by_class(labels[shuffled])  # ranks within a class follow the shuffled order
-    take = np.minimum(np.rint(fraction * groups.counts).astype(int), np.maximum(groups.counts - keep, 0))
+    take = np.rint(fraction * groups.counts).astype(int)
+    take = np.where(take > 0, np.maximum(take, at_least), 0)
+    take = np.where(take <= groups.counts - keep, take, np.where(groups.counts - keep >= at_least,
+                                                                 groups.counts - keep, 0))
     held = groups.rank < take[labels[shuffled]]
     return np.sort(shuffled[~held]), np.sort(shuffled[held])
+
+
+def pairable_split(labels, fraction, seed):
+    """`stratified_split` for verification: both parts keep same-class pairs in every class they hold
+    (each class keeps at least 2 images and gives none or at least 2)."""
+    return stratified_split(labels, fraction, seed, keep=2, at_least=2)
 
 
 def class_split(labels, fraction, seed, keep=2):

@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_siamese.data import folder as image_folder
 from keras_siamese.data import idx
-from keras_siamese.data.dataset import ImageSet, Splits, stratified_split
+from keras_siamese.data.dataset import ImageSet, Splits, pairable_split
 from keras_siamese.errors import SiameseError
 from keras_siamese.registry import Registry
 from keras_siamese.seeds import TEST_SPLIT_SEED
@@ -68,7 +68,7 @@ class NamedSource:
 
 def _mnist_sample(data_dir):
     everything = load_mnist_sample()
-    train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
+    train_index, test_index = pairable_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED)
     return everything.subset(train_index), everything.subset(test_index), None
 
 
@@ -95,7 +95,7 @@ def _load_split_folders(folders, shape, progress, stream):
     for images in (train, *held.values()):
         images.class_names = list(names)
     if "test" not in held:
-        train_index, test_index = stratified_split(train.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
+        train_index, test_index = pairable_split(train.labels, TEST_FRACTION, TEST_SPLIT_SEED)
         train, held["test"] = train.subset(train_index), train.subset(test_index)
     return train, held.get("val"), held["test"]
 
@@ -130,7 +130,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
             info["split_folders"] = {split: folder.name for split, folder in folders.items()}
         else:
             everything, shape = image_folder.load_image_folder(root, shape, progress, stream=stream)
-            train_index, test_index = stratified_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED, keep=2)
+            train_index, test_index = pairable_split(everything.labels, TEST_FRACTION, TEST_SPLIT_SEED)
             train, test = everything.subset(train_index), everything.subset(test_index)
     elif data_dir is None and ("/" in source or Path(source).suffix or Path(source).exists()):
         raise SiameseError(f"--data {source}: " + ("is a file, not a folder" if Path(source).exists()
@@ -143,7 +143,7 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     train.images = image_folder.resize_images(train.images, shape)
     test.images = image_folder.resize_images(test.images, shape)
     if val is None:
-        fit_index, val_index = stratified_split(train.labels, val_fraction, seed, keep=2)
+        fit_index, val_index = pairable_split(train.labels, val_fraction, seed)
         train, val = train.subset(fit_index), train.subset(val_index)
     else:
         val.images = image_folder.resize_images(val.images, shape)

@@ -29,7 +29,7 @@ from keras_siamese.data.dataset import (
     check_trainable,
     concatenate,
     hold_out_classes,
-    stratified_split,
+    pairable_split,
     to_uint8,
 )
 from keras_siamese.data.folder import ImageFiles, check_folder, list_images, read_images, resize_images, stack_images
@@ -91,7 +91,7 @@ def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Spli
         return data
     if isinstance(data, (ImageSet, tuple)):
         images = data if isinstance(data, ImageSet) else ImageSet.from_arrays(*data)
-        fit, val = stratified_split(images.labels, config.val_fraction, config.seed, keep=2)
+        fit, val = pairable_split(images.labels, config.val_fraction, config.seed)
         empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
     shape = (*(config.image_size or (None, None)), config.channels)
