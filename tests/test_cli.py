@@ -211,6 +211,12 @@ def test_an_interrupted_run_resumes_from_the_command_line(trained, tmp_path, cap
     assert record["status"] == "complete" and record["epochs_run"] == 2
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no checkpoint to resume" in error_line(capsys)
+    monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
+    assert main(["train", "--data", str(folder), "--output", str(out), *QUICK[:-1], "--epochs", "2", "--quiet"]) == 130
+    capsys.readouterr()
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert main(["train", "--data", str(folder), "--output", str(out), *QUICK]) == 0  # a new run, not a resume
+    assert f"note: {out} holds an interrupted run; this run replaces it" in capsys.readouterr().err
 
 
 def test_colour_folder_keeps_colour_when_only_the_size_is_given(tmp_path):

@@ -350,6 +350,9 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
         from keras_siamese.outputs import check_output_folder
 
         check_output_folder(output)
+        if (Path(output) / "checkpoint.json").is_file():
+            print(f"note: {output} holds an interrupted run; this run replaces it (to continue that one instead: "
+                  f"siamese train --resume {output})", file=sys.stderr)
     trainer = Trainer(data, recipe, progress, **settings)
     trainer.prepare().build().fit(callbacks, checkpoint=output)
     return _finish(trainer, output)
