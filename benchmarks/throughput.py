@@ -3,6 +3,7 @@ embedding reach and their share of the CPU's fp32 peak, a per-stage profile of o
 share of `siamese train --data mnist-sample` wall time spent outside training steps.
 
     python benchmarks/throughput.py --data mnist5k
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/throughput.py --data mnist5k   # AVX2 kernels, AVX2 peak
 
 FLOPs count the multiply-adds of the Conv2D, DepthwiseConv2D and Dense layers from the built model's
 shapes, 2 FLOP each; pooling, batch norm, activations and the loss are counted as free. A trained image
@@ -80,9 +81,21 @@ def measured_clock_ghz(cores):
         return min(float(run.communicate()[0]) for run in runs)
 
 
+def isa_cap():
+    """The instruction set oneDNN (TensorFlow's convolutions and matrix products) is held to by
+    $ONEDNN_MAX_CPU_ISA, lower case; '' when it may use all the CPU has. `ONEDNN_MAX_CPU_ISA=AVX2` on an
+    AVX-512 CPU runs the AVX2 kernels, a stand-in for an AVX2 CPU (same cores and caches, not the same
+    chip)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().lower()
+    return "" if cap in ("", "all", "default") else cap
+
+
 def fp32_peak(cpu):
-    """(GFLOP/s, how it was derived): cores x GHz x FMA units x fp32 lanes x 2 FLOP per FMA."""
-    flags = cpu["flags"]
+    """(GFLOP/s, how it was derived): cores x GHz x FMA units x fp32 lanes x 2 FLOP per FMA, for the
+    instruction set oneDNN may use (`isa_cap`)."""
+    flags, cap = cpu["flags"], isa_cap()
+    if cap and not cap.startswith("avx512"):
+        flags = {f for f in flags if not f.startswith("avx512")} - (set() if cap.startswith("avx") else {"avx", "avx2"})
     if "avx512f" in flags:
         lanes, width = 16, "AVX-512: 16 fp32 lanes"
         if cpu["vendor"] == "AuthenticAMD" and cpu["family"] == 25:
@@ -102,7 +115,8 @@ def fp32_peak(cpu):
                                f"{cpu['mhz'] / 1000:.3f} GHz from {cpu['clock_source']}")
     pipes = f"{FMA_UNITS} FMA units x 2 FLOP" if fma else "no FMA: 1 multiply + 1 add pipe"
     derivation = (f"{cpu['cores']} cores x {ghz:.3f} GHz ({cpu['clock_source']}) x {pipes} x {lanes} lanes "
-                  f"= {per_cycle} FLOP/cycle/core [{width}]")
+                  f"= {per_cycle} FLOP/cycle/core [{width}"
+                  f"{f'; oneDNN held to {cap.upper()} by $ONEDNN_MAX_CPU_ISA' if cap else ''}]")
     return cpu["cores"] * ghz * per_cycle, derivation
 
 
