@@ -461,3 +461,11 @@ def test_dark_sixteen_bit_grey_is_scaled_by_its_format_not_its_brightest_pixel(t
         Image.fromarray(np.full((2, 2), value, np.uint16)).save(tmp_path / name)
     assert folders.read_image(tmp_path / "dark.png", (2, 2), 1).max() == 1  # 200 / 257, not 200
     assert folders.read_image(tmp_path / "darker.png", (2, 2), 1).max() == 1
+
+
+def test_a_folder_named_like_a_built_in_source_is_pointed_out(tmp_path, monkeypatch, capsys):
+    write_folder(tmp_path / "mnist-sample", per_class=4)
+    monkeypatch.chdir(tmp_path)
+    assert load_splits("mnist-sample", progress=False).source["name"] == "mnist-sample"
+    assert "for the folder of that name give ./mnist-sample" in capsys.readouterr().err
+    assert load_splits("./mnist-sample", progress=False).source["name"] == "folder"

@@ -1,6 +1,7 @@
 """Named data sources (`--data`): the embedded MNIST sample, MNIST, Fashion-MNIST, image folders."""
 
 import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,9 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     info = {"name": source}
     val = None
     if source in SOURCES:
+        if Path(source).is_dir():
+            print(f"note: --data {source} is the built-in data set; for the folder of that name give ./{source}",
+                  file=sys.stderr)
         source = SOURCES.name(source)
         info = {"name": source}
         train, test, path = SOURCES[source].load(data_dir)
