@@ -104,6 +104,14 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
         assert fragment in error_line(capsys), argv
     with pytest.raises(SystemExit):
         main(["search", "--gallery", str(gallery), query, "-k", "0"])
+    if importlib.util.find_spec("uvicorn"):
+        import socket
+
+        capsys.readouterr()
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            assert main(["serve", "--model", str(model), "--port", str(port)]) == 2
+        assert error_line(capsys) == f"siamese serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
 def test_serve_without_the_extra_names_the_pip_command(indexed, monkeypatch, capsys):

@@ -1,6 +1,8 @@
 """The HTTP service: every endpoint, its limits and errors, enrolment that survives a restart, micro-batches."""
 
+import struct
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -79,7 +81,16 @@ def test_bad_requests_get_json_errors_and_the_server_lives_on(served, monkeypatc
     image = sorted(folder.rglob("*.png"))[0]
     not_image = client.post("/search", files={"image": ("notes.txt", b"hello")})
     assert not_image.status_code == 415 and "notes.txt: not a readable image" in not_image.json()["detail"]
-    assert client.post("/compare", files=files(("image_a", image))).status_code == 422  # image_b missing
+    missing = client.post("/compare", files=files(("image_a", image)))  # image_b missing
+    assert missing.status_code == 422 and missing.json() == {"detail": "image_b: Field required"}
+    assert "object at 0x" not in not_image.json()["detail"]
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
+    header += chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")  # a PNG declaring past Pillow's own limit
+    beyond = client.post("/search", files={"image": ("huge.png", header)})
+    assert beyond.status_code == 413 and "10,000,000,000 pixels; the limit is 10,000" in beyond.json()["detail"]
     huge = client.post("/search", files={"image": ("big.png", b"0" * 300_000)})
     assert huge.status_code == 413 and "limit is 200,000" in huge.json()["detail"]
 
@@ -126,11 +137,15 @@ def test_enrolment_needs_the_token_and_survives_a_restart(served, model, tmp_pat
     enrolled = client.post("/gallery", files=upload, data={"labels": "blank"}, headers=token).json()
     assert enrolled == {"added": 1, "ids": ["enrolled/00000012-new_one.png"], "size": 13}
     assert (tmp_path / "known.npz.images" / "00000012-new_one.png").read_bytes() == new
+    long_name = "\U0001d400" * 90 + ".png"  # 90 letters of 4 bytes each: over a file name's 255 bytes
+    stored = client.post("/gallery", files={"images": (long_name, new)}, data={"labels": "blank"}, headers=token)
+    assert stored.status_code == 200 and stored.json()["ids"][0].endswith(".png")
+    assert len(stored.json()["ids"][0].split("/")[1].encode()) <= 130
 
     restarted = create_app(model, Gallery.load(tmp_path / "known.npz", model))  # a fresh server on the file
     with TestClient(restarted) as again:
         answer = again.post("/search", files={"image": ("q.png", new)}, data={"k": "1"}).json()
-        assert answer["neighbours"][0]["id"] == "enrolled/00000012-new_one.png"
+        assert answer["neighbours"][0]["id"].startswith("enrolled/000000")
         assert answer["label"] == "blank"
         assert answer["neighbours"][0]["distance"] == pytest.approx(1e-7 ** 0.5, rel=1e-3)
         assert again.get(answer["neighbours"][0]["image_url"]).status_code == 200

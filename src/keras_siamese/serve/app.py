@@ -8,6 +8,7 @@ server running.
 
 import io
 import os
+import re
 import secrets
 import sys
 import threading
@@ -19,6 +20,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -49,6 +51,9 @@ class NamedBytes(io.BytesIO):
     def __str__(self):
         return self.name
 
+    def __repr__(self):  # Pillow's messages show the file as its repr
+        return repr(self.name)
+
 
 class Service:
     """What the endpoints share: the model, the micro-batcher, the gallery and its lock."""
@@ -67,9 +72,11 @@ class Service:
     def decode(self, data, name):
         """Uploaded bytes as a uint8 image of the model's shape; 413 over the pixel limit, 415 if not an image."""
         try:
-            with Image.open(io.BytesIO(data)) as header:
+            with Image.open(NamedBytes(data, name)) as header:
                 pixels = header.width * header.height
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        except Image.DecompressionBombError as error:  # Pillow's own limit came first: its message has the size
+            pixels = int(re.search(r"\d+", str(error))[0])
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
             raise HTTPException(415, f"{name}: not a readable image ({error})") from None
         if pixels > self.max_pixels:
             raise HTTPException(413, f"{name}: {pixels:,} pixels; the limit is {self.max_pixels:,} "
@@ -104,11 +111,16 @@ class Service:
         folder.mkdir(parents=True, exist_ok=True)
         with self.lock:
             paths, ids = [], []
-            for data, name in zip(datas, names):
-                path = folder / f"{len(gallery) + len(paths):08d}-{_safe_name(name)}"
-                path.write_bytes(data)
-                paths.append(str(path.resolve()))
-                ids.append(f"enrolled/{path.name}")
+            try:
+                for data, name in zip(datas, names):
+                    path = folder / f"{len(gallery) + len(paths):08d}-{_safe_name(name)}"
+                    path.write_bytes(data)
+                    paths.append(str(path.resolve()))
+                    ids.append(f"enrolled/{path.name}")
+            except OSError as error:  # none of this request's files stays
+                for written in paths:
+                    Path(written).unlink(missing_ok=True)
+                raise HTTPException(507, f"cannot store the enrolled images: {error.strerror or error}") from None
             gallery.add_embeddings(embeddings, ids, labels, paths)
             gallery.save(self.gallery_path)
             return {"added": len(ids), "ids": ids, "size": len(gallery)}
@@ -160,8 +172,11 @@ class Service:
         return out.getvalue()
 
 
-def _safe_name(name):
-    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)[-80:]
+def _safe_name(name, max_bytes=120):
+    """`name` as a file name: letters, digits and `._-` only, at most `max_bytes` bytes of UTF-8 (its end,
+    so the suffix stays; file systems limit bytes, not characters)."""
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
+    keep = keep.encode()[-max_bytes:].decode(errors="ignore")  # a character cut in two is dropped
     return keep.lstrip(".") or "image"
 
 
@@ -199,6 +214,12 @@ def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token
     @app.exception_handler(SiameseError)
     async def bad_input(request, error):
         return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request, error):  # FastAPI's own list, as the one line every other error is
+        problems = ["{}: {}".format(".".join(str(part) for part in problem.get("loc", ())[1:]) or "request",
+                                    problem.get("msg", "invalid")) for problem in error.errors()]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
     def check_k(k):
         if not 1 <= k <= MAX_K:

@@ -1,6 +1,7 @@
 """Running the service under uvicorn from model and gallery files."""
 
 import importlib.util
+import socket
 from pathlib import Path
 
 from keras_siamese.errors import SiameseError
@@ -15,6 +16,15 @@ def require_serve_extra():
         raise SiameseError(f"siamese serve needs {', '.join(missing)}: pip install 'keras-siamese[serve]'")
 
 
+def check_address(host, port):
+    """SiameseError unless a server can listen on `host`:`port` now (taken, or a host that does not resolve)."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as error:
+        reason = str(error.strerror or error).split(" (while attempting")[0]  # without the address again
+        raise SiameseError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enroll=False, token=None,
           max_request_bytes=None, max_pixels=None, announce=print):
     """Load the model (and the gallery, when its file exists) and serve them until interrupted."""
@@ -25,6 +35,7 @@ def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enro
     from keras_siamese.inference.model_io import load_model
     from keras_siamese.serve.app import MAX_REQUEST_BYTES, create_app
 
+    check_address(host, port)
     model = load_model(model_path)
     gallery = None
     if gallery_path is not None and Path(gallery_path).exists():
