@@ -116,3 +116,13 @@ def test_evaluation_rebuilds_the_training_validation_split(tmp_path):
     found, _ = evaluation_images(model, split="val", progress=False)
     assert sorted(found.ids) == sorted(expected.val.ids) and len(found) == 15  # 5 of each class's 16
     assert not set(found.ids) & set(expected.train.ids)  # none of the images the model trained on
+
+
+def test_evaluate_and_calibrate_take_the_tuple_train_takes(tiny_arrays):
+    images, labels = tiny_arrays
+    model = ks.SiameseModel(ks.build_tower("small", images.shape[1:], 8, normalize=True))
+    as_set = ks.evaluate(model, ImageSet.from_arrays(images, labels), progress=False)["verification"]["roc_auc"]
+    assert ks.evaluate(model, (images, labels), progress=False)["verification"]["roc_auc"] == as_set
+    assert ks.calibrate(model, (images, labels))["accuracy"] > 0
+    with pytest.raises(ks.SiameseError, match="ks.load_model the file"):
+        ks.calibrate("model.keras", (images, labels))

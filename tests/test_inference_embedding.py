@@ -1,5 +1,7 @@
 """Embedding images in every input form, and distances from embeddings (every backend)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,41 @@ def test_embed_accepts_paths_single_images_and_grey_batches(model, image_folder)
     assert embed(model, pixels[:0]).shape == (0, 8)
     with pytest.raises(SiameseError, match="the model takes"):
         embed(model, np.zeros((2, 8, 8, 1), np.uint8))
+
+
+def test_lists_of_pil_images_arrays_and_paths_of_any_size_are_read_as_files_are(model, image_folder, tmp_path):
+    from PIL import Image
+
+    files = sorted((image_folder / "circle").iterdir())[:2]
+    expected = embed(model, files)
+    picture = Image.open(files[0])
+    big = picture.resize((40, 30))
+    big.save(tmp_path / "big.png")
+    as_file = embed(model, [tmp_path / "big.png"])
+    np.testing.assert_allclose(embed(model, big), as_file, rtol=1e-5, atol=1e-6)  # a PIL image of another size
+    np.testing.assert_allclose(embed(model, [np.asarray(big), files[1]]), np.concatenate([as_file, expected[1:]]),
+                               rtol=1e-5, atol=1e-6)  # an array of another size beside a path
+    np.testing.assert_allclose(embed(model, [picture.convert("RGB")]), expected[:1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("images, fragment", [
+    (None, "received NoneType of shape ()"), (3, "received int of shape ()"), ([np.zeros((4, 4, 2))], "(H, W, 1 or 3)"),
+])
+def test_what_is_not_an_image_is_named(model, images, fragment):
+    with pytest.raises(SiameseError, match=re.escape(fragment)):
+        embed(model, images)
+
+
+def test_a_model_file_embeds_and_other_models_or_batch_sizes_are_refused(model, tmp_path):
+    from keras_siamese import save_model
+
+    save_model(model, tmp_path / "m.keras")
+    pixels = np.zeros((3, 16, 17, 1), np.uint8)
+    np.testing.assert_allclose(embed(str(tmp_path / "m.keras"), pixels), embed(model, pixels), rtol=1e-5, atol=1e-6)
+    with pytest.raises(SiameseError, match="model must be a SiameseModel"):
+        embed(42, pixels)
+    with pytest.raises(SiameseError, match="batch_size must be a positive integer; received -1"):
+        embed(model, pixels, batch_size=-1)
 
 
 def test_batches_do_not_change_embeddings(model, tiny_arrays):

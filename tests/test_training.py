@@ -1,6 +1,7 @@
 """Training through the Python API on tiny data: outputs, recipes, losses, reproducibility, bad input."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -232,3 +233,32 @@ def test_transform_classes_train_but_never_validate(tiny_arrays):
     validation = trainer.callbacks[0]
     assert validation.batches.max() < len(trainer.splits.val)  # validation batches index real images only
     assert trainer.record["settings"]["transform_classes"] == "flips"
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(epochs="2"), "epochs must be an integer or None. Received: epochs='2'"),
+    (dict(epochs=1.5), "Received: epochs=1.5"),
+    (dict(epochs=True), "Received: epochs=True"),
+    (dict(batch_size=16.5), "batch_size must be an integer. Received: batch_size=16.5"),
+    (dict(normalize="no"), "normalize must be True or False. Received: normalize='no'"),
+    (dict(margin="1"), "margin must be a finite number. Received: margin='1'"),
+    (dict(learning_rate=float("nan")), "Received: learning_rate=nan"),
+])
+def test_settings_of_the_wrong_kind_are_named_not_coerced(tiny_arrays, settings, message):
+    with pytest.raises(SiameseError, match=re.escape(message)):
+        train(tiny_arrays, output=None, **{**TINY, **settings})
+
+
+def test_data_of_an_unknown_kind_or_unsortable_labels_are_named(tiny_arrays):
+    images, labels = tiny_arrays
+    with pytest.raises(SiameseError, match="data must be a source name, a folder, .*; received list"):
+        train([images, labels], output=None, **TINY)
+    with pytest.raises(SiameseError, match=r"an \(images, labels\) tuple; received a tuple of 1"):
+        train((images,), output=None, **TINY)
+    with pytest.raises(SiameseError, match="labels must be numbers or strings that sort together"):
+        train((images, [None] * 6 + list(labels[6:])), output=None, **TINY)
+
+
+def test_arrays_take_the_image_size_and_channels_asked_for(tiny_arrays):
+    result = train(tiny_arrays, output=None, **{**TINY, "image_size": (16, 20), "channels": 3})
+    assert result.model.input_image_shape == (16, 20, 3)

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.atomic import atomic_path, write_csv, write_json
-from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, concatenate, hold_out_classes
+from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, as_image_set, concatenate, hold_out_classes
 from keras_siamese.data.folder import resize_images
 from keras_siamese.data.pairs import all_pairs, one_positive_one_negative
 from keras_siamese.data.sources import SOURCES, load_splits
 from keras_siamese.errors import SiameseError
-from keras_siamese.inference.embedding import embed_images, pair_distances
+from keras_siamese.inference.embedding import as_model, embed_images, pair_distances
 from keras_siamese.metrics.identification import identification_report
 from keras_siamese.metrics.one_shot import one_shot_report
 from keras_siamese.metrics.retrieval import retrieval_report
@@ -34,10 +34,14 @@ def default_source(model):
 def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True, stream="auto"):
     """The labelled images to evaluate on, resized to the model's input, and a description of them;
     a folder's stay on disk with `stream` (see `load_splits`)."""
-    if isinstance(data, ImageSet):
+    if isinstance(data, (ImageSet, tuple)):
+        data = as_image_set(data)
         images = ImageSet(resize_images(data.images, model.input_image_shape), data.labels, data.class_names,
                           data.ids)
         return check_pairable(images, "the images"), {"name": "array"}
+    if data is not None and not isinstance(data, (str, Path, Splits)):
+        raise SiameseError(f"data must be a source name, a folder, an (images, labels) tuple, an ImageSet or "
+                           f"Splits; received {type(data).__name__}")
     if split not in SPLIT_NAMES:
         raise SiameseError(f"--split {split!r}: choose one of {', '.join(SPLIT_NAMES)}")
     if data is None:
@@ -75,13 +79,15 @@ def check_pairable(images, where):
 
 def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, data_dir=None, seed=0,
              episodes=1000, map_method="pca", progress=True, stream="auto"):
-    """Metrics of `model` on a split of `data` (source name, folder, Splits or ImageSet).
+    """Metrics of `model` (a SiameseModel or its file) on a split of `data` (source name, folder, Splits,
+    ImageSet or an `(images, labels)` tuple).
 
     Pairs: one same-class and one other-class partner per image (seeded), or
     every pair with `all_pairs_mode`. Every image is embedded once. With
     `output`, writes metrics.json, distances.csv, roc.png,
     distance_histogram.png and embedding_map.png there. Returns the metrics dict.
     """
+    model = as_model(model)
     if output is not None:  # before the slow part, not after it
         check_map_method(map_method)
         check_output_folder(output)

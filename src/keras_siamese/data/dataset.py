@@ -47,7 +47,12 @@ class ImageSet:
         labels = np.asarray(labels)
         if labels.ndim != 1:
             raise SiameseError(f"labels must be one-dimensional; received shape {labels.shape}")
-        names, codes = np.unique(labels, return_inverse=True)
+        try:
+            names, codes = np.unique(labels, return_inverse=True)
+        except TypeError:  # values that do not sort together (None among numbers, say)
+            kinds = sorted({type(label).__name__ for label in labels.tolist()})
+            raise SiameseError(f"labels must be numbers or strings that sort together; received {', '.join(kinds)}"
+                               ) from None
         if ids is None:
             ids = np.array([f"{source}:{i}" for i in range(len(labels))])
         return cls(images, codes.astype(np.int64), [str(n) for n in names], np.asarray(ids))
@@ -149,6 +154,16 @@ def class_split(labels, fraction, seed, keep=2):
     chosen = np.random.default_rng(seed).choice(classes, held, replace=False)
     out = np.isin(labels, chosen)
     return np.flatnonzero(~out), np.flatnonzero(out)
+
+
+def as_image_set(data, argument="data"):
+    """An ImageSet from an ImageSet or an `(images, labels)` tuple; SiameseError naming `argument` otherwise."""
+    if isinstance(data, ImageSet):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        return ImageSet.from_arrays(*data)
+    received = f"a tuple of {len(data)}" if isinstance(data, tuple) else type(data).__name__
+    raise SiameseError(f"{argument} must be an ImageSet or an (images, labels) tuple; received {received}")
 
 
 def hold_out_classes(splits, fraction, seed):

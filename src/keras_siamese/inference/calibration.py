@@ -1,10 +1,13 @@
 """Choosing the decision threshold of a model from labelled images."""
 
+from pathlib import Path
+
 import numpy as np
 
+from keras_siamese.data.dataset import as_image_set
 from keras_siamese.data.pairs import one_positive_one_negative
 from keras_siamese.errors import SiameseError
-from keras_siamese.inference.embedding import embed_images, pair_distances
+from keras_siamese.inference.embedding import as_model, embed_images, pair_distances
 from keras_siamese.metrics.verification import calibrate_threshold
 from keras_siamese.models.layers import L2Normalize, Recenter
 from keras_siamese.seeds import CALIBRATION_SEED
@@ -22,10 +25,15 @@ def calibration_pairs(labels, draws=CALIBRATION_DRAWS, seed=CALIBRATION_SEED):
 
 
 def calibrate_model(model, images, rule="accuracy", split="val", source=None, batch_size=None):
-    """Set `model.threshold` from `images` (an ImageSet) by `rule`; returns the figures.
+    """Set `model.threshold` from `images` (an ImageSet, or an `(images, labels)` tuple) by `rule`; returns
+    the figures.
 
     `rule` is "accuracy", "f1" or "far=X" (a target false-accept rate).
     """
+    if isinstance(model, (str, Path)):
+        raise SiameseError("calibrate sets the threshold of a model in memory: ks.load_model the file, calibrate, "
+                           "then ks.save_model it")
+    model, images = as_model(model), as_image_set(images, "images")
     pairs, same = calibration_pairs(images.labels)
     distances = pair_distances(embed_images(model, images.images, batch_size), pairs)
     threshold, figures = calibrate_threshold(distances, same, rule)

@@ -24,7 +24,11 @@ def distances(model, images_a, images_b):
 
 
 def compare(model, image_a, image_b):
-    """Distance of two images, and the decision when the model is calibrated."""
-    distance = float(distances(model, image_a, image_b)[0])
+    """Distance of two images, and the decision when the model is calibrated (`distances` for batches)."""
+    pair = distances(model, image_a, image_b)
+    if len(pair) != 1:
+        raise SiameseError(f"compare takes one image on each side; received {len(pair)} pairs (ks.distances "
+                           "compares batches)")
+    distance = float(pair[0])
     decision = decide(model, distance)
     return {"distance": distance, "threshold": model.threshold, "decision": decision[0] if decision else None}

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.data.dataset import to_uint8
-from keras_siamese.data.folder import ImageFiles, read_images
+from keras_siamese.data.folder import ImageFiles, read_images, resize_images
 from keras_siamese.data.stream import stream_images
 from keras_siamese.errors import SiameseError
 from keras_siamese.metrics.neighbours import euclidean
@@ -19,13 +19,50 @@ def tower_of(model):
     return getattr(model, "tower", model)
 
 
+def as_model(model):
+    """`model` itself, or the model in a model file; SiameseError for anything else."""
+    if isinstance(model, (str, Path)):
+        from keras_siamese.inference.model_io import load_model
+
+        return load_model(model)
+    if not hasattr(tower_of(model), "input_shape"):
+        raise SiameseError(f"model must be a SiameseModel (ks.load_model) or a model file; received "
+                           f"{type(model).__name__}")
+    return model
+
+
+def _picture(item, shape):
+    """One image of a list, as uint8 `shape`: a file is read, a PIL image or an image array of another size or
+    colour is converted as files are."""
+    from PIL import Image
+
+    if isinstance(item, (str, Path)):
+        return read_images([Path(item)], shape[:2], shape[2])[0]
+    if isinstance(item, Image.Image):
+        item = np.asarray(item.convert("L" if shape[2] == 1 else "RGB"))
+    array = np.asarray(item)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3):
+        raise SiameseError(f"an image must have shape (H, W) or (H, W, 1 or 3); received {array.shape}")
+    return resize_images(to_uint8(array)[None], shape)[0]
+
+
 def as_image_batch(images, shape, progress=False):
-    """A uint8 batch `(N, H, W, C)` matching `shape` from arrays or image paths."""
-    if isinstance(images, (str, Path)):
+    """A uint8 batch `(N, H, W, C)` matching `shape` from an array (one image or a batch), image paths, or
+    a list of paths, PIL images and image arrays of any size."""
+    from PIL import Image
+
+    if isinstance(images, (str, Path, Image.Image)):
         images = [images]
-    if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, Path)):
-        return read_images([Path(p) for p in images], shape[:2], shape[2], progress)
+    if isinstance(images, (list, tuple)) and images:
+        if all(isinstance(item, (str, Path)) for item in images):
+            return read_images([Path(p) for p in images], shape[:2], shape[2], progress)
+        return np.stack([_picture(item, shape) for item in images])
     batch = np.asarray(images)
+    if batch.ndim < 2 or batch.dtype == object:
+        raise SiameseError(f"images must be an image (H, W[, C]), a batch (N, H, W[, C]), image files or PIL "
+                           f"images; received {type(images).__name__} of shape {batch.shape}")
     if batch.shape in (tuple(shape), tuple(shape[:2])):
         batch = batch.reshape(1, *shape)  # one image
     elif batch.ndim == 3 and shape[2] == 1:
@@ -46,8 +83,10 @@ def embed_images(model, images, batch_size=None, progress=False):
     from keras_siamese.inference.folding import inference_tower  # imports Keras, which `siamese --help` avoids
 
     if isinstance(images, ImageFiles):
-        return embed_files(model, images.paths, batch_size, progress)
-    tower = inference_tower(model)
+        return embed_files(as_model(model), images.paths, batch_size, progress)
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise SiameseError(f"batch_size must be a positive integer; received {batch_size!r}")
+    tower = inference_tower(as_model(model))
     shape = tuple(tower.input_shape[1:])
     batch = as_image_batch(images, shape, progress)
     batch_size = batch_size or default_batch_size(shape)

@@ -1,6 +1,7 @@
 """Training settings, and the named recipes and schedules that fill them in."""
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
 import keras
@@ -81,6 +82,7 @@ class TrainConfig:
     def validate(self):
         """Check every value once, naming the argument (InvalidValue); returns the config with names in
         their registered spelling."""
+        self._check_kinds()
         self.tower, self.loss = TOWERS.name(self.tower), LOSSES.name(self.loss)
         self.schedule, self.mining = SCHEDULES.name(self.schedule), MINING.name(self.mining)
         self.val_split = VAL_SPLITS.name(self.val_split)
@@ -120,6 +122,25 @@ class TrainConfig:
         LOSSES[self.loss].make(self)  # the loss checks its own values (margin, temperature, ...)
         parse_rule(self.calibrate)
         return self
+
+    def _check_kinds(self):
+        """Each number and switch of the kind its field declares: an integer where an int is declared, any
+        real number where a float is, True or False where a bool is (never a string, nor a bool for a number)."""
+        for field in dataclasses.fields(self):
+            kinds = set(typing.get_args(field.type) or (field.type,))
+            value = getattr(self, field.name)
+            numeric = kinds & {int, float, bool}
+            if not numeric or (value is None and type(None) in kinds):
+                continue
+            if bool in numeric:
+                ok, wanted = isinstance(value, (bool, np.bool_)), "True or False"
+            elif float in numeric:
+                ok, wanted = _is_number(value) and np.isfinite(value), "a finite number"
+            else:
+                ok, wanted = _is_number(value) and float(value).is_integer(), "an integer"
+            check(ok, field.name, value, f"must be {wanted}{' or None' if type(None) in kinds else ''}")
+            if int in numeric and float not in numeric:
+                setattr(self, field.name, int(value))
 
     def epochs_for(self, training_images):
         """`epochs`, or when unset round(sqrt(3.2e6 / images)) clipped to 3..100: about 30 epochs for
@@ -192,6 +213,10 @@ def _check_known(settings):
     for name in settings:
         if name not in fields:
             raise InvalidValue("settings", name, f"must be training settings ({', '.join(sorted(fields))})")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def make_config(recipe="default", **overrides):

@@ -26,6 +26,7 @@ from keras_siamese.data.batches import ClassBalancedBatches, EpochStream, PairBa
 from keras_siamese.data.dataset import (
     ImageSet,
     Splits,
+    as_image_set,
     check_trainable,
     concatenate,
     hold_out_classes,
@@ -90,10 +91,17 @@ def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Spli
     if isinstance(data, Splits):
         return data
     if isinstance(data, (ImageSet, tuple)):
-        images = data if isinstance(data, ImageSet) else ImageSet.from_arrays(*data)
+        images = as_image_set(data)
+        if config.image_size or config.channels:  # arrays take the size and channels asked for, as folders do
+            height, width, channels = images.image_shape
+            shape = (*(config.image_size or (height, width)), config.channels or channels)
+            images = ImageSet(resize_images(images.images, shape), images.labels, images.class_names, images.ids)
         fit, val = pairable_split(images.labels, config.val_fraction, config.seed)
         empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
+    if not isinstance(data, (str, Path)):
+        raise SiameseError(f"data must be a source name, a folder, an (images, labels) tuple, an ImageSet or "
+                           f"Splits; received {type(data).__name__}")
     shape = (*(config.image_size or (None, None)), config.channels)
     return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress, config.stream)
 
