@@ -67,6 +67,8 @@ def check_pairable(images, where):
     """`images`, unless they cannot form both same-class and different-class pairs (SiameseError naming `where`)."""
     counts = images.class_counts()
     counts = counts[counts > 0]
+    if not len(images):
+        raise SiameseError(f"{where} holds no images")
     if len(counts) < 2 or counts.max() < 2:
         raise SiameseError(
             f"{where} ({len(images)} images of {len(counts)} class{'es' if len(counts) != 1 else ''}) has "
