@@ -40,6 +40,7 @@ import argparse
 import ast
 import dataclasses
 import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -177,14 +178,14 @@ def threshold_gap(model, embeddings, open_set):
             "accuracy_after_calibrate": decision_metrics(distances, same, model.threshold)["accuracy"]}
 
 
-def recentered_scores(model, open_set):
-    """`scores` after `ks.recenter` and `ks.calibrate` on `calibration_images`, with the accuracy at the
-    threshold calibrated there (what `siamese calibrate --recenter` gives)."""
+def recentered_scores(model, open_set, features="embedding"):
+    """`scores` after `ks.recenter` (of `features`) and `ks.calibrate` on `calibration_images`, with the
+    accuracy at the threshold calibrated there (what `siamese calibrate --recenter` gives)."""
     import keras_siamese as ks
     from keras_siamese.metrics import decision_metrics
 
     few = calibration_images(open_set)
-    model = ks.recenter(model, few.images)
+    model = ks.recenter(model, few.images, features=features)
     ks.calibrate(model, few)
     embeddings = ks.embed(model, open_set.test_x)
     distances, same = evaluation_pairs(embeddings, open_set.test_y)
@@ -360,6 +361,9 @@ def benchmark(args):
         recentered = recentered_scores(model, open_set) if has_unit_length(model) else None
         if recentered:
             results[f"ours, recentered on {recentered['calibration_images']} unseen-class images"] = recentered
+        if "features" in inspect.signature(ks.recenter).parameters:  # older trees: the embedding only
+            pooled = recentered_scores(model, open_set, "pooled")
+            results[f"ours, pooled features recentered on {pooled['calibration_images']} unseen-class images"] = pooled
         budget = budget or figures["train_seconds"]
         if args.with_unlabeled:
             print("training ours with the unseen classes' images, unlabelled ...", file=sys.stderr, flush=True)

@@ -92,6 +92,24 @@ def test_recentering_is_refused_where_it_would_change_nothing(model, images):
         ks.recenter(model, np.repeat(x[:1], 4, axis=0))
 
 
+def test_pooled_features_are_the_projections_input_at_unit_length_measured_from_their_mean(model, images, tmp_path):
+    x, _ = images
+    pooled = ks.recenter(model, x, features="pooled")
+    features = ks.embed(keras.Model(model.tower.input, model.tower.get_layer("embedding").input), x)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    shifted = features - features.mean(axis=0)
+    expected = shifted / np.linalg.norm(shifted, axis=1, keepdims=True)
+    np.testing.assert_allclose(ks.embed(pooled, x), expected, rtol=1e-4, atol=1e-5)
+    saved = ks.load_model(ks.save_model(pooled, tmp_path / "pooled.keras"))
+    np.testing.assert_allclose(ks.embed(saved, x), expected, rtol=1e-4, atol=1e-5)
+    again = ks.recenter(pooled, x[::2], features="pooled")  # measured again on other images: still pooled
+    assert again.tower.output_shape == pooled.tower.output_shape != model.tower.output_shape
+    plain = SiameseModel(ks.build_tower("seed", (12, 12, 1), embedding_dim=4, normalize=False))
+    assert ks.embed(ks.recenter(plain, x, features="pooled"), x).shape == (len(x), 64)  # no unit length needed
+    with pytest.raises(SiameseError, match="features must be one of embedding, pooled; received 'gap'"):
+        ks.recenter(model, x, features="gap")
+
+
 def test_calibrate_recenter_on_the_command_line(trained, tmp_path, capsys):
     folder, path = trained
     copy = tmp_path / "model.keras"
@@ -106,6 +124,17 @@ def test_calibrate_recenter_on_the_command_line(trained, tmp_path, capsys):
     assert "recentered" not in ks.load_model(path).calibration
     a, b = sorted((folder / "circle").iterdir())[:2]
     assert main(["compare", "--model", str(copy), str(a), str(b)]) == 0
+
+
+def test_calibrate_recenter_pooled_on_the_command_line(trained, tmp_path, capsys):
+    folder, path = trained
+    copy = tmp_path / "model.keras"
+    assert main(["calibrate", "--model", str(path), "--data", str(folder), "--recenter", "pooled", "--output",
+                 str(copy), "--quiet"]) == 0
+    assert "recentered on the mean pooled features of 24 images" in capsys.readouterr().out
+    calibrated = ks.load_model(copy)
+    assert isinstance(calibrated.tower.layers[-1], Recenter) and calibrated.threshold is not None
+    assert calibrated.tower.output_shape[-1] != ks.load_model(path).tower.output_shape[-1]
 
 
 def test_calibrate_recenter_refuses_a_model_without_unit_length_before_reading_images(tmp_path, capsys):

@@ -9,6 +9,7 @@ DESCRIPTION = __doc__.split(": ", 1)[1]
 
 def add_parser(commands):
     from keras_siamese.data.dataset import SPLIT_NAMES
+    from keras_siamese.inference.calibration import FEATURES, RECENTER_DEFAULT
 
     p = commands.add_parser("calibrate", help="re-calibrate the stored threshold", description=DESCRIPTION)
     add_model_option(p)
@@ -16,9 +17,11 @@ def add_parser(commands):
     p.add_argument("--split", choices=SPLIT_NAMES,
                    help="images to calibrate on (default: all images of a folder given with --data, else val)")
     p.add_argument("--rule", default="accuracy", help="accuracy (default), f1, or far=X for a target false-accept rate")
-    p.add_argument("--recenter", action="store_true",
+    p.add_argument("--recenter", nargs="?", const=RECENTER_DEFAULT, choices=FEATURES, metavar="FEATURES",
                    help="first measure embeddings from the mean embedding of these images: for classes the model "
-                        "never trained on, where it spreads them apart (models with unit-length embeddings)")
+                        "never trained on, where it spreads them apart. FEATURES: embedding (the model's; unit-length "
+                        f"ones only) or pooled (the tower's features before its final projection, which keep more "
+                        f"of what tells new classes apart); default {RECENTER_DEFAULT}")
     p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -39,19 +42,20 @@ def run(args):
     output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model")
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
-        if args.recenter:
+        if args.recenter == "embedding":
             check_recenterable(model)  # before any slow work
         split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
         images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet,
                                            stream=args.stream)
         previous = model.threshold
         if args.recenter:
-            model = recenter_model(model, images.images)
+            model = recenter_model(model, images.images, features=args.recenter)
         figures = calibrate_model(model, images, args.rule, split=split, source=source)
         path = save_model(model, output)
     before = "none" if previous is None else f"{previous:.4f}"
     if args.recenter:
-        print(f"recentered on the mean embedding of {len(images)} images")
+        print(f"recentered on the mean {'pooled features' if args.recenter == 'pooled' else 'embedding'} of "
+              f"{len(images)} images")
         classes = images.classes_present()
         seen = seen_in_training(model, classes).get("seen_classes", 0)
         if seen:

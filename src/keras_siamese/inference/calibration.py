@@ -45,28 +45,44 @@ def calibrate_model(model, images, rule="accuracy", split="val", source=None, ba
     return figures
 
 
-def recenter_model(model, images, batch_size=None):
+FEATURES = ("embedding", "pooled")  # what `recenter_model` measures from the new classes' mean
+RECENTER_DEFAULT = "embedding"  # `siamese calibrate --recenter` without a value
+
+
+def recenter_model(model, images, batch_size=None, features="embedding"):
     """A copy of `model` whose embeddings are measured from the mean embedding of `images` (no labels needed).
 
     A tower trained on some classes maps images of new classes close together on
     the unit sphere; subtracting their mean direction and renormalising (a
     `Recenter` layer at the end of the tower, replacing any earlier one) spreads
     them out again. `images` are images of the new classes (arrays, paths or an
-    ImageSet). Only for unit-length embeddings: a shift leaves plain Euclidean
-    distances unchanged. The copy has no threshold until `calibrate_model` sets
-    one for its new distances; `model` itself is left as it was.
+    ImageSet). With `features="pooled"` the copy embeds with the tower's pooled
+    features, the input of its final `embedding` projection, scaled to unit
+    length: they keep more of what tells new classes apart (the projection
+    serves the training classes; docs/design.md, "Open set"). Otherwise only for
+    unit-length embeddings: a shift leaves plain Euclidean distances unchanged.
+    The copy has no threshold until `calibrate_model` sets one for its new
+    distances; `model` itself is left as it was.
     """
     import keras
 
     from keras_siamese.models.siamese import SiameseModel
 
     images = getattr(images, "images", images)  # an ImageSet's images
-    check_recenterable(model)
+    if features not in FEATURES:
+        raise SiameseError(f"features must be one of {', '.join(FEATURES)}; received {features!r}")
+    if features == "embedding":
+        check_recenterable(model)
     if len(images) < 2:
         raise SiameseError(f"recentering needs at least 2 images; received {len(images)}")
     tower = model.tower
     last = tower.layers[-1]
-    features = last.input if isinstance(last, Recenter) else tower.outputs[0]
+    if features == "pooled" and any(layer.name == "embedding" for layer in tower.layers):
+        features = L2Normalize(dtype="float32", name="l2_normalize_pooled")(tower.get_layer("embedding").input)
+    elif features == "pooled" and not isinstance(last, Recenter):
+        raise SiameseError("this model's tower has no `embedding` projection to take the pooled features from")
+    else:  # the embeddings, or the features an earlier recentering measured from
+        features = last.input if isinstance(last, Recenter) else tower.outputs[0]
     center = embed_images(keras.Model(tower.input, features), images, batch_size).mean(axis=0)
     if np.linalg.norm(center) > MAX_CENTER_LENGTH:
         raise SiameseError(f"the {len(images)} images embed almost alike (their mean embedding has length "
