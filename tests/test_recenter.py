@@ -48,7 +48,7 @@ def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, i
     x, _ = images
     before = ks.embed(model, x)
     threshold = model.threshold
-    recentered = ks.recenter(model, x[:10])
+    recentered = ks.recenter(model, x[:10], features="embedding")
 
     np.testing.assert_array_equal(ks.embed(model, x), before)  # the original is untouched
     assert model.threshold == threshold
@@ -67,7 +67,7 @@ def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, i
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(ks.embed(loaded, x), after, atol=1e-6)
 
-    again = ks.recenter(loaded, x[:10])  # replaces the centre rather than stacking a second one
+    again = ks.recenter(loaded, x[:10], features="embedding")  # replaces the centre rather than stacking a second one
     assert len(again.tower.layers) == len(recentered.tower.layers)
     np.testing.assert_allclose(ks.embed(again, x), after, atol=1e-5)
 
@@ -75,7 +75,7 @@ def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, i
 def test_recenter_then_calibrate_records_it(model, images):
     x, y = images
     labelled = ImageSet.from_arrays(x, NAMES[y])
-    recentered = ks.recenter(model, labelled)  # an ImageSet, as ks.calibrate takes
+    recentered = ks.recenter(model, labelled, features="embedding")  # an ImageSet, as ks.calibrate takes
     ks.calibrate(recentered, labelled)
     assert recentered.threshold is not None and recentered.calibration["recentered"] is True
     assert "recentered" not in model.calibration
@@ -85,7 +85,7 @@ def test_recentering_is_refused_where_it_would_change_nothing(model, images):
     x, _ = images
     plain = SiameseModel(ks.build_tower("seed", (12, 12, 1), embedding_dim=4, normalize=False))
     with pytest.raises(SiameseError, match="unit-length embeddings"):
-        ks.recenter(plain, x)
+        ks.recenter(plain, x, features="embedding")
     with pytest.raises(SiameseError, match="at least 2 images; received 1"):
         ks.recenter(model, x[:1])
     with pytest.raises(SiameseError, match="the 4 images embed almost alike"):
@@ -113,8 +113,8 @@ def test_pooled_features_are_the_projections_input_at_unit_length_measured_from_
 def test_calibrate_recenter_on_the_command_line(trained, tmp_path, capsys):
     folder, path = trained
     copy = tmp_path / "model.keras"
-    assert main(["calibrate", "--model", str(path), "--data", str(folder), "--recenter", "--output", str(copy),
-                 "--quiet"]) == 0
+    assert main(["calibrate", "--model", str(path), "--data", str(folder), "--recenter", "embedding", "--output",
+                 str(copy), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "recentered on the mean embedding of 24 images" in captured.out
     assert "note: 3 of the 3 classes recentered on were trained on" in captured.err  # the training folder
@@ -126,11 +126,11 @@ def test_calibrate_recenter_on_the_command_line(trained, tmp_path, capsys):
     assert main(["compare", "--model", str(copy), str(a), str(b)]) == 0
 
 
-def test_calibrate_recenter_pooled_on_the_command_line(trained, tmp_path, capsys):
+def test_calibrate_recenter_takes_pooled_features_by_default_on_the_command_line(trained, tmp_path, capsys):
     folder, path = trained
     copy = tmp_path / "model.keras"
-    assert main(["calibrate", "--model", str(path), "--data", str(folder), "--recenter", "pooled", "--output",
-                 str(copy), "--quiet"]) == 0
+    assert main(["calibrate", "--model", str(path), "--data", str(folder), "--recenter", "--output", str(copy),
+                 "--quiet"]) == 0  # pooled, the default
     assert "recentered on the mean pooled features of 24 images" in capsys.readouterr().out
     calibrated = ks.load_model(copy)
     assert isinstance(calibrated.tower.layers[-1], Recenter) and calibrated.threshold is not None
@@ -140,7 +140,7 @@ def test_calibrate_recenter_pooled_on_the_command_line(trained, tmp_path, capsys
 def test_calibrate_recenter_refuses_a_model_without_unit_length_before_reading_images(tmp_path, capsys):
     path = ks.save_model(SiameseModel(ks.build_tower("seed", (12, 12, 1), embedding_dim=4)), tmp_path / "m.keras")
     missing = tmp_path / "no-such-folder"
-    assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter"]) == 2
+    assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter", "embedding"]) == 2
     assert "unit-length embeddings" in error_line(capsys)
 
 

@@ -70,7 +70,6 @@ def format_table(metrics):
 
 def run(args):
     from keras_siamese.evaluation import evaluate
-    from keras_siamese.inference.calibration import has_unit_length
     from keras_siamese.inference.model_io import load_model
 
     model = load_model(args.model)
@@ -79,6 +78,6 @@ def run(args):
     print(format_table(metrics))
     if "threshold_gap" in metrics:
         print(f"the threshold was chosen on other classes; to set it for these, on a few labelled images of them: "
-              f"siamese calibrate --model {args.model} --data FOLDER_OF_NEW_CLASSES"
-              f"{' --recenter' if has_unit_length(model) else ''} --output NEW_MODEL.keras")
+              f"siamese calibrate --model {args.model} --data FOLDER_OF_NEW_CLASSES --recenter "
+              "--output NEW_MODEL.keras")
     print(f"wrote {', '.join(metrics['files'])} to {args.output}")
