@@ -79,18 +79,18 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
     tower = model.tower
     last = tower.layers[-1]
     if features == "pooled" and any(layer.name == "embedding" for layer in tower.layers):
-        features = L2Normalize(dtype="float32", name="l2_normalize_pooled")(tower.get_layer("embedding").input)
+        measured = L2Normalize(dtype="float32", name="l2_normalize_pooled")(tower.get_layer("embedding").input)
     elif features == "pooled" and not isinstance(last, Recenter):
         raise SiameseError("this model's tower has no `embedding` projection to take the pooled features from")
     else:  # the embeddings, or the features an earlier recentering measured from
-        features = last.input if isinstance(last, Recenter) else tower.outputs[0]
-    center = embed_images(keras.Model(tower.input, features), images, batch_size).mean(axis=0)
+        measured = last.input if isinstance(last, Recenter) else tower.outputs[0]
+    center = embed_images(keras.Model(tower.input, measured), images, batch_size).mean(axis=0)
     if np.linalg.norm(center) > MAX_CENTER_LENGTH:
         raise SiameseError(f"the {len(images)} images embed almost alike (their mean embedding has length "
                            f"{np.linalg.norm(center):.4f}), so recentering on them would leave only noise; "
                            "use images of several of the new classes")
     recenter = Recenter(dtype="float32", name="recenter")
-    recentered = keras.Model(tower.input, recenter(features), name=tower.name)
+    recentered = keras.Model(tower.input, recenter(measured), name=tower.name)
     recenter.center.assign(center.astype("float32"))
     return SiameseModel(recentered, info=model.info, name=model.name)
 
