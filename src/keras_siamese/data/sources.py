@@ -105,11 +105,13 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
                 stream="auto"):
     """Train, validation and test splits of a data source.
 
-    `source` is a name in NAMED_SOURCES or a folder of class subfolders (with
-    optional `train/` and `test/` subfolders). `shape` = (height, width,
-    channels) resizes every image; None, or None parts, keep the source's own (folders:
-    inferred). The test split is fixed; the validation split (`val_fraction` of
-    train, stratified) depends on `seed`. `stream` (True, False, or "auto" / None) leaves
+    `source` is a name in NAMED_SOURCES or a folder of class subfolders, or of split
+    folders (`folder.split_folders`: `train/` beside `val/` and/or `test/`). `shape` =
+    (height, width, channels) resizes every image; None, or None parts, keep the source's
+    own (folders: inferred). The test split is fixed; the validation split (a `val/`
+    folder, else `val_fraction` of train, stratified) depends on `seed`. Held-out parts
+    taken from train give each class none or at least 2 images (`pairable_split`).
+    `stream` (True, False, or "auto" / None) leaves
     a folder's images on disk, decoded batch by batch (see `folder.should_stream`).
     """
     source = str(source)
