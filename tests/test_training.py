@@ -249,6 +249,14 @@ def test_settings_of_the_wrong_kind_are_named_not_coerced(tiny_arrays, settings,
         train(tiny_arrays, output=None, **{**TINY, **settings})
 
 
+def test_numpy_settings_become_plain_values_the_record_can_hold():
+    from keras_siamese.training.config import make_config
+
+    config = make_config(normalize=np.True_, learning_rate=np.float32(0.5), epochs=np.int64(3), val_fraction=0)
+    assert json.loads(json.dumps(config.to_dict()))["epochs"] == 3
+    assert (type(config.normalize), type(config.learning_rate), type(config.val_fraction)) == (bool, float, float)
+
+
 def test_data_of_an_unknown_kind_or_unsortable_labels_are_named(tiny_arrays):
     images, labels = tiny_arrays
     with pytest.raises(SiameseError, match="data must be a source name, a folder, .*; received list"):

@@ -139,8 +139,8 @@ class TrainConfig:
             else:
                 ok, wanted = _is_number(value) and float(value).is_integer(), "an integer"
             check(ok, field.name, value, f"must be {wanted}{' or None' if type(None) in kinds else ''}")
-            if int in numeric and float not in numeric:
-                setattr(self, field.name, int(value))
+            kind = bool if bool in numeric else float if float in numeric else int
+            setattr(self, field.name, kind(value))  # plain Python values: numpy ones would not go into JSON
 
     def epochs_for(self, training_images):
         """`epochs`, or when unset round(sqrt(3.2e6 / images)) clipped to 3..100: about 30 epochs for
