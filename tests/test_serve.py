@@ -71,6 +71,11 @@ def test_search_answers_as_the_gallery_does(served):
     assert [n["id"] for n in answer["neighbours"]] == [n["id"] for n in expected["neighbours"]]
     assert answer["neighbours"][0]["id"] == f"known/square/{query.name}"
     assert answer["decision"] == "match" and answer["label"] == "square"
+    in_query = client.post("/search?k=2", files=files(("image", query))).json()
+    assert len(in_query["neighbours"]) == 2  # the query string's k counts as the form's does
+    assert len(client.post("/search", files=files(("image", query))).json()["neighbours"]) == 5  # the default
+    twice = client.post("/search?k=2", files=files(("image", query)), data={"k": "3"})
+    assert twice.status_code == 422 and "k is given twice" in twice.json()["detail"]
     thumbnail = client.get(answer["neighbours"][0]["image_url"])
     assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\x89PNG")
     assert client.get("/gallery/99/image").status_code == 404

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -37,6 +37,7 @@ from keras_siamese.serve.limits import BodyLimit
 
 MAX_REQUEST_BYTES = 10 * 2**20
 MAX_K = 100
+DEFAULT_K = 5
 THUMBNAIL = 160
 STATIC = resources.files("keras_siamese.serve") / "static"
 
@@ -261,8 +262,11 @@ def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token
         return {"embeddings": embeddings.tolist(), "dim": int(embeddings.shape[1])}
 
     @app.post("/search", summary="The k nearest gallery images of an image, and a match or unknown decision")
-    async def search(image: Annotated[UploadFile, File()], k: Annotated[int, Form()] = 5):
-        check_k(k)
+    async def search(image: Annotated[UploadFile, File()], k: Annotated[int | None, Form()] = None,
+                     k_query: Annotated[int | None, Query(alias="k", include_in_schema=False)] = None):
+        if k is not None and k_query is not None and k != k_query:
+            raise HTTPException(422, f"k is given twice, {k} in the form and {k_query} in the query")
+        k = check_k(next((value for value in (k, k_query) if value is not None), DEFAULT_K))
         service.need_gallery()
         (embedding,) = await service.embed(*await _read([image]))
         return await run_in_threadpool(service.search, embedding, k)
