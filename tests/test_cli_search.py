@@ -112,6 +112,10 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
             port = taken.getsockname()[1]
             assert main(["serve", "--model", str(model), "--port", str(port)]) == 2
         assert error_line(capsys) == f"siamese serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        from keras_siamese.serve.server import check_address
+
+        for host in ("localhost", "127.0.0.1", *(["::1"] if socket.has_ipv6 else [])):
+            check_address(host, 0)  # any free port: no error, IPv6 included
 
 
 def test_serve_without_the_extra_names_the_pip_command(indexed, monkeypatch, capsys):

@@ -19,7 +19,8 @@ def require_serve_extra():
 def check_address(host, port):
     """SiameseError unless a server can listen on `host`:`port` now (taken, or a host that does not resolve)."""
     try:
-        socket.create_server((host, port)).close()
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]  # IPv6 hosts too, as uvicorn takes
+        socket.create_server((host, port), family=family).close()
     except OSError as error:
         reason = str(error.strerror or error).split(" (while attempting")[0]  # without the address again
         raise SiameseError(f"cannot listen on {host}:{port}: {reason}") from None
