@@ -97,7 +97,7 @@ def _open_header(path, limit=None):
         try:
             image = Image.open(path)
         except Image.DecompressionBombError as error:  # Pillow's own check, at twice MAX_IMAGE_PIXELS, came first
-            pixels = int(re.search(r"\d+", str(error))[0])
+            pixels = declared_pixels(error)
             if pixels <= limit:
                 raise SiameseError(f"{path}: {pixels:,} pixels, over Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,} "
                                    "(PIL.Image.MAX_IMAGE_PIXELS)") from None
@@ -106,6 +106,11 @@ def _open_header(path, limit=None):
         image.close()
         raise _too_large(path, f"{image.width}x{image.height} is {image.width * image.height:,}", limit)
     return image
+
+
+def declared_pixels(error):
+    """The pixel count an image declared, from Pillow's DecompressionBombError (its message holds it)."""
+    return int(re.search(r"\d+", str(error))[0])
 
 
 def _too_large(path, pixels, limit):

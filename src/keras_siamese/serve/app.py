@@ -8,7 +8,6 @@ server running.
 
 import io
 import os
-import re
 import secrets
 import sys
 import threading
@@ -26,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from keras_siamese.budget import max_pixels as budget_max_pixels
-from keras_siamese.data.folder import read_image
+from keras_siamese.data.folder import declared_pixels, read_image
 from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.fingerprint import model_fingerprint
 from keras_siamese.inference.compare import decide
@@ -76,7 +75,7 @@ class Service:
             with Image.open(NamedBytes(data, name)) as header:
                 pixels = header.width * header.height
         except Image.DecompressionBombError as error:  # Pillow's own limit came first: its message has the size
-            pixels = int(re.search(r"\d+", str(error))[0])
+            pixels = declared_pixels(error)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
             raise HTTPException(415, f"{name}: not a readable image ({error})") from None
         if pixels > self.max_pixels:

@@ -174,7 +174,7 @@ class Trainer:
         self.config = make_config(recipe, data=source_name(data), **settings)
         self.replicas = Replicas(self.config.devices)  # first: devices can be split only before the backend starts
         self.data = data if data is not None else self.config.data
-        self.data_record = None if source_name(self.data) == "array" else recorded_path(self.data)
+        self.data_record = None if self.config.data == "array" else self.config.data  # as recorded, folders absolute
         self.progress = progress
         self.history = {}
 
