@@ -4,6 +4,7 @@ processes on 127.0.0.1 train what one device trains on the same global batches.
 Each run is a fresh process (tests/replicas_run.py): devices can be split only before a backend starts.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -93,6 +94,20 @@ def test_the_documented_launch_on_two_hosts_runs_on_loopback(tmp_path, image_fol
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert (tmp_path / "out0" / "model.keras").is_file() and not (tmp_path / "out1").exists()
     assert "model.keras" in outputs[0] and "model.keras" not in outputs[1]
+
+
+def test_tensorflow_validates_streamed_files_on_a_plain_copy_of_the_tower(tmp_path, image_folder):
+    """Inside a distributed fit Keras would run even a plain model's predict on every replica (twice the
+    rows): validation embeds on a thread of its own, outside the strategy's scope."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    siamese = Path(sys.executable).with_name("siamese")
+    result = subprocess.run([str(siamese), "train", "--data", str(image_folder), "--output", str(tmp_path / "out"),
+                             "--devices", "2", "--stream", "--epochs", "1", "--batch-size", "12",
+                             "--images-per-class", "4", "--val-fraction", "0.3", "--quiet"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert np.isfinite(history["val_loss"]).all() and len(history["val_loss"]) == 1
 
 
 def test_torch_is_refused_with_one_line(tmp_path):

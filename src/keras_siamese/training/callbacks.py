@@ -1,7 +1,5 @@
 """Callbacks: validation verification metrics each epoch, and batch-norm statistics refresh."""
 
-import contextlib
-
 import keras
 import numpy as np
 from keras import ops
@@ -41,14 +39,20 @@ class ValidationMetrics(keras.callbacks.Callback):
         """The loss's batch mean, from `call`: `__call__` would divide it by the replicas of a strategy scope."""
         return float(np.mean(ops.convert_to_numpy(self.loss.call(y_true, ops.convert_to_tensor(y_pred)))))
 
+    def measure(self, tower):
+        """The validation images' embeddings by `tower`, the validation pairs' distances, and the loss."""
+        embeddings = embed_images(tower, self.images.images, batch_size=TRAINING_EMBED_BATCH)
+        distances = pair_distances(embeddings, self.pairs)
+        return embeddings, distances, self.validation_loss(embeddings, distances)
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        tower = self.tower if self.local is None else self.local.synced()
-        with contextlib.nullcontext() if self.local is None else self.local.outside():
-            embeddings = embed_images(tower, self.images.images, batch_size=TRAINING_EMBED_BATCH)
-            distances = pair_distances(embeddings, self.pairs)
-            logs["val_loss"] = self.validation_loss(embeddings, distances)
+        if self.local is None:
+            embeddings, distances, logs["val_loss"] = self.measure(self.tower)
+        else:
+            tower = self.local.synced()
+            embeddings, distances, logs["val_loss"] = self.local.outside(lambda: self.measure(tower))
         finite = np.isfinite(distances).all()
         logs["val_auc"] = roc_auc(distances, self.same) if finite else float("nan")
         logs["val_accuracy"] = best_accuracy(distances, self.same)[0] if finite else float("nan")

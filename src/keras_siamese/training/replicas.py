@@ -16,6 +16,7 @@ replica's outputs, and JAX arrays spread over hosts cannot be read by one.
 """
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -113,25 +114,28 @@ class Replicas:
         architecture outside the distribution, into which `synced()` copies the trained values."""
         return LocalTower(tower, rebuild, self.outside) if self.replicated else None
 
-    @contextlib.contextmanager
-    def outside(self):
-        """Run plain (single-process, single-device) computations inside a distributed fit."""
+    def outside(self, function):
+        """`function()`, run as plain single-process, single-device work inside a distributed fit: with
+        JAX's distribution unset; on TensorFlow on a thread of its own, since a strategy's scope belongs to
+        the thread that entered it (inside it, Keras would run a plain model's predict on every replica)."""
+        if self.strategy is not None:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(function).result()
         if self.distribution is None:
-            yield
-            return
+            return function()
         from keras.src.distribution import distribution_lib
 
         current = distribution_lib.distribution()
         distribution_lib.set_distribution(None)
         try:
-            yield
+            return function()
         finally:
             distribution_lib.set_distribution(current)
 
 
 class LocalTower:
     """A plain copy of a replicated tower, built on this process and refreshed from it on demand;
-    `outside()` is the context to run it in during a distributed fit."""
+    `outside(function)` runs work with it during a distributed fit."""
 
     def __init__(self, tower, rebuild, outside):
         self.source, self.copy, self.outside = tower, rebuild(), outside
