@@ -54,6 +54,38 @@ def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path, augment):
         resume(tmp_path / "cut", data=data)
 
 
+class StopAtTheEnd(keras.callbacks.Callback):
+    """Simulates a crash after the last epoch's checkpoint, before the run's outputs are written."""
+
+    def on_train_end(self, logs=None):
+        raise KeyboardInterrupt
+
+
+def test_a_run_interrupted_after_its_last_epoch_resumes_to_its_best_epoch(tmp_path, monkeypatch):
+    """Early stopping puts back the best epoch's weights when training ends; a run cut off after its last
+    checkpoint must get them too, though no epoch is left to train."""
+    from keras_siamese.training.callbacks import ValidationMetrics
+
+    measure = ValidationMetrics.measure
+
+    def rising(self, tower):  # the validation loss 1, 2, 3: the first epoch is the best
+        self.epochs = getattr(self, "epochs", 0) + 1
+        return *measure(self, tower)[:2], float(self.epochs)
+
+    monkeypatch.setattr(ValidationMetrics, "measure", rising)
+    data = synthetic_images(classes=3, per_class=12)
+    settings = {**SETTINGS, "patience": 5}
+    whole = train(data, output=tmp_path / "whole", **settings)
+    assert whole.history["val_loss"] == [1.0, 2.0, 3.0]
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAtTheEnd()], **settings)
+    last = train(data, output=None, **{**settings, "patience": 0})  # no early stopping: the last epoch's weights
+    resumed = resume(tmp_path / "cut", data=data, progress=False)
+    for a, b in zip(weights(whole.model), weights(resumed.model)):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights(last.model), weights(resumed.model)))
+
+
 def test_resume_needs_a_checkpoint(tmp_path):
     with pytest.raises(SiameseError, match="no checkpoint to resume"):
         resume(tmp_path)

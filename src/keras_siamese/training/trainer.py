@@ -369,8 +369,8 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
 def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> TrainResult:
     """Continue the interrupted `train` run whose output folder is `folder`, from its last finished epoch.
 
-    The final weights are those the uninterrupted run would have reached (see docs/design.md for the
-    tolerance per backend). `data` is needed only for runs on arrays.
+    The final weights are those the uninterrupted run would have reached (bit-identical in the tests, on
+    every backend). `data` is needed only for runs on arrays.
     """
     from keras_siamese.outputs import check_output_folder
 
@@ -378,11 +378,16 @@ def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> Tr
     trainer, epoch = Trainer.resume(folder, data, progress)
     if epoch < trainer.config.epochs and not _stopped_early(trainer):
         trainer.fit(callbacks, initial_epoch=epoch, checkpoint=folder)
+    else:  # its epochs had ended: early stopping's end of training, which put back the best epoch, had not
+        state, best_weights = trainer.restored_early_stopping
+        if state is not None and best_weights is not None:
+            with trainer.replicas.scope():
+                trainer.objective.model.set_weights(best_weights)
     return _finish(trainer, folder)
 
 
 def _stopped_early(trainer):
-    state = getattr(trainer, "restored_early_stopping", (None, None))[0]
+    state = trainer.restored_early_stopping[0]
     return bool(state and state.get("stopped_epoch"))
 
 
