@@ -52,6 +52,24 @@ def test_lists_of_pil_images_arrays_and_paths_of_any_size_are_read_as_files_are(
     np.testing.assert_allclose(embed(model, [picture.convert("RGB")]), expected[:1], rtol=1e-5, atol=1e-6)
 
 
+def test_pil_images_are_decoded_as_their_files_are(model, tmp_path):
+    """16-bit grey, transparency and EXIF orientation: a PIL image opened from a file embeds as that file."""
+    from PIL import Image
+
+    digit = np.zeros((16, 17), np.uint8)
+    digit[3:13, 6:9] = 200
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "wide.png")
+    rgba = np.asarray(Image.fromarray(digit).convert("RGBA")).copy()
+    rgba[8:, :, 3] = 0  # the bottom half transparent: white, as files are read
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: to be shown rotated 90 degrees
+    Image.fromarray(digit).convert("RGB").resize((34, 32)).save(tmp_path / "turned.jpg", exif=exif, quality=100)
+    for name in ("wide.png", "clear.png", "turned.jpg"):
+        np.testing.assert_allclose(embed(model, [Image.open(tmp_path / name)]), embed(model, [tmp_path / name]),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 @pytest.mark.parametrize("images, fragment", [
     (None, "received NoneType of shape ()"), (3, "received int of shape ()"), ([np.zeros((4, 4, 2))], "(H, W, 1 or 3)"),
 ])

@@ -144,13 +144,19 @@ def read_image(path, size, channels, max_pixels=None):
     with _decoding.hold(image.width * image.height, limit):
         with _readable(path):
             image.load()
-        try:
-            image = _to_mode(image, "L" if channels == 1 else "RGB")
-            if image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        except (OSError, ValueError) as error:
-            raise SiameseError(f"{path}: cannot convert the image ({error})") from None
-        array = np.asarray(image, dtype=np.uint8)
+        return picture_array(image, size, channels, path)
+
+
+def picture_array(image, size, channels, name="an image"):
+    """A loaded PIL image as uint8 `(height, width, channels)` at `size`, converted as every file is (upright,
+    transparency on white, 16-bit scaled); `name` is what an error names."""
+    try:
+        image = _to_mode(image, "L" if channels == 1 else "RGB")
+        if image.size != (size[1], size[0]):
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    except (OSError, ValueError) as error:
+        raise SiameseError(f"{name}: cannot convert the image ({error})") from None
+    array = np.asarray(image, dtype=np.uint8)
     return array[..., None] if channels == 1 else array
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.data.dataset import to_uint8
-from keras_siamese.data.folder import ImageFiles, read_images, resize_images
+from keras_siamese.data.folder import ImageFiles, picture_array, read_images, resize_images
 from keras_siamese.data.stream import stream_images
 from keras_siamese.errors import SiameseError
 from keras_siamese.metrics.neighbours import euclidean
@@ -39,7 +39,7 @@ def _picture(item, shape):
     if isinstance(item, (str, Path)):
         return read_images([Path(item)], shape[:2], shape[2])[0]
     if isinstance(item, Image.Image):
-        item = np.asarray(item.convert("L" if shape[2] == 1 else "RGB"))
+        return picture_array(item, shape[:2], shape[2], "a PIL image")
     array = np.asarray(item)
     if array.ndim == 2:
         array = array[..., None]
