@@ -67,7 +67,7 @@ def test_add_appends_and_a_named_source_is_enrolled(indexed, tmp_path, capsys):
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(extra / "blank.png")
     assert main(["index", "--model", str(model), "--data", str(extra), "--output", str(copy), "--add",
                  "--quiet"]) == 0
-    assert capsys.readouterr().out.strip() == f"enrolled 1 images; {copy}: 25 images, 3 labels, exact search"
+    assert capsys.readouterr().out.strip() == f"enrolled 1 image; {copy}: 25 images, 3 labels, exact search"
     assert main(["index", "--model", str(model), "--data", "mnist-sample", "--output", str(tmp_path / "s.npz"),
                  "--approximate", "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == f"enrolled 5000 images; {tmp_path / 's.npz'}: 5000 images, " \

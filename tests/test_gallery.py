@@ -147,6 +147,26 @@ def test_folder_entries_label_by_class_folder(tmp_path):
     assert labels == ["", "", "a", "a", "b", "b", "b"]
 
 
+def test_folder_entries_of_a_split_layout_are_labelled_by_the_class_folders_inside_the_splits(tmp_path):
+    for split in ("train", "test"):
+        write_pngs(tmp_path / "photos" / split)
+    paths, ids, labels = folder_entries(tmp_path / "photos")
+    assert ids[:3] == ["photos/test/5.png", "photos/test/6.png", "photos/test/a/1.png"]
+    assert labels == ["", "", "a", "a", "b", "b", "b"] * 2
+
+
+def test_linked_class_folders_are_followed_and_a_link_back_up_is_not(tmp_path):
+    import os
+
+    write_pngs(tmp_path / "elsewhere")
+    (tmp_path / "photos").mkdir()
+    os.symlink(tmp_path / "elsewhere" / "b", tmp_path / "photos" / "linked")
+    os.symlink(tmp_path / "photos", tmp_path / "photos" / "linked_back")  # a loop
+    paths, ids, labels = folder_entries(tmp_path / "photos")
+    assert ids == ["photos/linked/0.png", "photos/linked/2.png", "photos/linked/4.png"]
+    assert labels == ["linked"] * 3
+
+
 def test_streamed_embeddings_equal_in_memory_ones(model, tmp_path):
     paths = sorted(write_pngs(tmp_path / "photos"))
     batches = list(stream_images(paths, (12, 12), 1, batch_size=3, prefetch=1))

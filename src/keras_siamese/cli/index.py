@@ -28,4 +28,9 @@ def run(args):
                                   args.data_dir, progress=not args.quiet)
     labels = len(set(gallery.labels) - {""})
     kind = "approximate" if gallery.uses_approximate else "exact"
-    print(f"enrolled {added} images; {args.output}: {len(gallery)} images, {labels} labels, {kind} search")
+    print(f"enrolled {counted(added, 'image')}; {args.output}: {counted(len(gallery), 'image')}, "
+          f"{counted(labels, 'label')}, {kind} search")
+
+
+def counted(number, noun):
+    return f"{number} {noun}{'' if number == 1 else 's'}"

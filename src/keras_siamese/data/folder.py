@@ -26,13 +26,16 @@ DEFAULT_SIZE = 64
 
 
 def _files(root):
-    return sorted(
-        Path(dirpath) / name
-        for dirpath, dirnames, filenames in os.walk(root)
-        for name in filenames
-        if not name.startswith(".")
-        if not any(part.startswith(".") for part in Path(dirpath).relative_to(root).parts)
-    )
+    """Every non-hidden file under `root`, sorted; linked folders are followed, except a link back to a
+    folder above it (a loop)."""
+    found, above = [], {str(root): frozenset()}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        chain = above.pop(dirpath) | {os.path.realpath(dirpath)}
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")
+                       and os.path.realpath(os.path.join(dirpath, name)) not in chain]
+        above.update((os.path.join(dirpath, name), chain) for name in dirnames)
+        found += [Path(dirpath) / name for name in filenames if not name.startswith(".")]
+    return sorted(found)
 
 
 def check_folder(root):
