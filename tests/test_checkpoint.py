@@ -86,6 +86,51 @@ def test_a_run_interrupted_after_its_last_epoch_resumes_to_its_best_epoch(tmp_pa
     assert any(not np.array_equal(a, b) for a, b in zip(weights(last.model), weights(resumed.model)))
 
 
+def test_a_new_run_in_a_finished_runs_folder_leaves_that_run_whole_until_it_finishes(tmp_path):
+    data = synthetic_images(classes=3, per_class=12)
+    train(data, output=tmp_path / "out", **{**SETTINGS, "epochs": 1})
+    finished = {name: (tmp_path / "out" / name).read_bytes() for name in ("model.keras", "config.json")}
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "out", callbacks=[StopAfter(1)], **{**SETTINGS, "seed": 7})
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in finished} == finished
+    resumed = resume(tmp_path / "out", data=data, progress=False)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["settings"]["seed"] == 7
+    assert resumed.record["status"] == "complete"
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda arrays, record: arrays.write_bytes(arrays.read_bytes()[:1000]), "unreadable checkpoint arrays"),
+    (lambda arrays, record: arrays.write_bytes(b""), "unreadable checkpoint arrays"),
+    (lambda arrays, record: arrays.write_bytes(np.random.default_rng(0).bytes(5000)), "unreadable checkpoint arrays"),
+    (lambda arrays, record: record.write_text("[1, 2]"), "not a checkpoint record"),
+    (lambda arrays, record: record.write_text(json.dumps({**json.loads(record.read_text()), "history": None})),
+     "not a checkpoint record"),
+    (lambda arrays, record: np.savez(arrays, **{"model/0": np.zeros(3)}), "does not fit this model"),
+])
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path, damage, fragment):
+    data = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
+    record = tmp_path / "cut" / "checkpoint.json"
+    damage(tmp_path / "cut" / json.loads(record.read_text())["arrays"], record)
+    with pytest.raises(SiameseError, match=fragment):
+        resume(tmp_path / "cut", data=data, progress=False)
+
+
+def test_stored_arrays_of_other_shapes_are_named_not_printed(tmp_path):
+    data = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
+    arrays = tmp_path / "cut" / json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["arrays"]
+    with np.load(arrays) as stored:
+        changed = {key: stored[key] for key in stored.files}
+    changed["model/0"] = np.zeros((2, 2), np.float32)
+    np.savez(arrays, **changed)
+    with pytest.raises(SiameseError, match=r"model/0 has shape \(2, 2\)") as error:
+        resume(tmp_path / "cut", data=data, progress=False)
+    assert "\n" not in str(error.value)
+
+
 def test_resume_needs_a_checkpoint(tmp_path):
     with pytest.raises(SiameseError, match="no checkpoint to resume"):
         resume(tmp_path)

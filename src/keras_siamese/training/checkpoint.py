@@ -11,6 +11,7 @@ match it. The batches of epoch `e` are a function of
 """
 
 import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -74,9 +75,18 @@ def save(folder, trainer, epoch, history):
              "data": trainer.data_record, "history": history, "early_stopping": early}
     write_json(folder / STATE, state)
     _remove_arrays(folder, keep=arrays_name(epoch))
-    write_json(folder / "config.json", {  # the folder says that its run has not finished
-        "status": "incomplete", "epochs_run": epoch + 1, "resume": f"siamese train --resume {folder}",
-        "settings": state["settings"]})
+    if not holds_finished_run(folder):  # whose record stays with its outputs until this run replaces them all
+        write_json(folder / "config.json", {  # the folder says that its run has not finished
+            "status": "incomplete", "epochs_run": epoch + 1, "resume": f"siamese train --resume {folder}",
+            "settings": state["settings"]})
+
+
+def holds_finished_run(folder):
+    """Whether `folder`'s config.json is the record of a finished run."""
+    try:
+        return json.loads((Path(folder) / "config.json").read_text()).get("status") == "complete"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _remove_arrays(folder, keep=None):
@@ -91,6 +101,12 @@ def remove(folder):
     _remove_arrays(folder)
 
 
+def _numbered(arrays, prefix):
+    """The keys `prefix/0`, `prefix/1`... of `arrays`, in number order."""
+    numbered = [k for k in arrays if k.startswith(prefix + "/") and k[len(prefix) + 1:].isdigit()]
+    return sorted(numbered, key=lambda k: int(k[len(prefix) + 1:]))
+
+
 def _plain(value):
     return float(value) if isinstance(value, (np.floating, float)) else value
 
@@ -99,15 +115,18 @@ def read_state(folder):
     """The checkpoint record of `folder`; SiameseError when there is none or it is unreadable."""
     path = Path(folder) / STATE
     if not path.is_file():
-        record = Path(folder) / "config.json"
-        if record.is_file() and '"status": "complete"' in record.read_text(errors="replace"):
+        if holds_finished_run(folder):
             raise SiameseError(f"{folder}: the run finished; there is nothing to resume")
         raise SiameseError(f"{folder}: no checkpoint to resume ({STATE} is written at each epoch end)")
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise SiameseError(f"{path}: unreadable checkpoint ({error})") from None
-    if not (Path(folder) / str(state.get("arrays"))).is_file():
+    kinds = {"epoch": int, "arrays": str, "settings": dict, "history": dict}
+    if not isinstance(state, dict) or not all(isinstance(state.get(key), kind) for key, kind in kinds.items()) \
+            or not isinstance(state.get("early_stopping"), (dict, type(None))):
+        raise SiameseError(f"{path}: not a checkpoint record (it holds {', '.join(kinds)})")
+    if not (Path(folder) / state["arrays"]).is_file():
         raise SiameseError(f"{path}: its arrays {state.get('arrays')} are missing")
     return state
 
@@ -115,19 +134,26 @@ def read_state(folder):
 def restore(folder, trainer):
     """Load the checkpoint in `folder` into a built trainer; returns the epoch to start from."""
     state = read_state(folder)
-    with np.load(Path(folder) / state["arrays"]) as arrays:
-        model = trainer.objective.model
-        optimizer = model.optimizer
-        optimizer.build(model.trainable_variables)
-        for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
-            stored = sorted((k for k in arrays.files if k.startswith(prefix + "/")), key=lambda k: int(k.split("/")[1]))
-            if len(stored) != len(variables):
-                raise SiameseError(f"{folder}: the checkpoint does not fit this model ({prefix} variables: "
-                                   f"{len(stored)} stored, {len(variables)} built)")
-            for variable, key in zip(variables, stored):
-                variable.assign(arrays[key])
-        best = sorted((k for k in arrays.files if k.startswith("best/")), key=lambda k: int(k.split("/")[1]))
-        best_weights = [arrays[k] for k in best] or None
+    path = Path(folder) / state["arrays"]
+    try:
+        with np.load(path) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise SiameseError(f"{path}: unreadable checkpoint arrays ({error})") from None
+    model = trainer.objective.model
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+        keys = _numbered(arrays, prefix)
+        if len(keys) != len(variables):
+            raise SiameseError(f"{folder}: the checkpoint does not fit this model ({prefix} variables: "
+                               f"{len(keys)} stored, {len(variables)} built)")
+        for variable, key in zip(variables, keys):
+            if arrays[key].shape != tuple(variable.shape):
+                raise SiameseError(f"{folder}: the checkpoint does not fit this model ({key} has shape "
+                                   f"{arrays[key].shape}; the model's {variable.path} has {tuple(variable.shape)})")
+            variable.assign(arrays[key])
+    best_weights = [arrays[k] for k in _numbered(arrays, "best")] or None
     trainer.history = {key: list(values) for key, values in state["history"].items()}
     trainer.restored_early_stopping = (state.get("early_stopping"), best_weights)
     return state["epoch"] + 1
