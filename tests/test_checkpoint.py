@@ -1,6 +1,7 @@
 """Checkpoints and resume: an interrupted run continues to the weights the uninterrupted one reaches."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -129,6 +130,19 @@ def test_stored_arrays_of_other_shapes_are_named_not_printed(tmp_path):
     with pytest.raises(SiameseError, match=r"model/0 has shape \(2, 2\)") as error:
         resume(tmp_path / "cut", data=data, progress=False)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("changed, fragment", [
+    (lambda images, labels: (images[:-6], labels[:-6]), "split sizes"),
+    (lambda images, labels: (images[:, :10], labels), "image shape: [12, 12, 1] then, [10, 12, 1] now"),
+    (lambda images, labels: (images, np.where(labels == 2, 5, labels)), "classes: 2 then, 5 now"),
+])
+def test_resuming_on_other_data_is_refused(tmp_path, changed, fragment):
+    images, labels = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(KeyboardInterrupt):
+        train((images, labels), output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
+    with pytest.raises(SiameseError, match=re.escape(fragment)):
+        resume(tmp_path / "cut", data=changed(images, labels), progress=False)
 
 
 def test_resume_needs_a_checkpoint(tmp_path):

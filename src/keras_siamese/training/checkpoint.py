@@ -72,13 +72,36 @@ def save(folder, trainer, epoch, history):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
     state = {"status": "incomplete", "epoch": epoch, "arrays": arrays_name(epoch), "settings": trainer.config.to_dict(),
-             "data": trainer.data_record, "history": history, "early_stopping": early}
+             "data": trainer.data_record, "trained_on": trained_on(trainer.splits), "history": history,
+             "early_stopping": early}
     write_json(folder / STATE, state)
     _remove_arrays(folder, keep=arrays_name(epoch))
     if not holds_finished_run(folder):  # whose record stays with its outputs until this run replaces them all
         write_json(folder / "config.json", {  # the folder says that its run has not finished
             "status": "incomplete", "epochs_run": epoch + 1, "resume": f"siamese train --resume {folder}",
             "settings": state["settings"]})
+
+
+def trained_on(splits):
+    """What a resumed run must find again: the image shape, the class names and the split sizes."""
+    return {"image shape": [int(n) for n in splits.train.image_shape],
+            "classes": [str(name) for name in splits.train.class_names],
+            "split sizes": {name: len(splits.split(name)) for name in ("train", "val", "test")}}
+
+
+def check_same_data(folder, state, splits):
+    """SiameseError when `splits` differ from the data the checkpointed run trained on."""
+    before, now = state.get("trained_on"), trained_on(splits)
+    if not isinstance(before, dict):  # a checkpoint from before the record was kept
+        return
+    for key, value in now.items():
+        if before.get(key) != value:
+            then, found = before.get(key), value
+            if key == "classes" and isinstance(then, list):  # the first difference, not every name
+                then, found = ((len(then), len(found)) if len(then) != len(found) else
+                               next((a, b) for a, b in zip(then, found) if a != b))
+            raise SiameseError(f"{folder}: the data differ from the run's ({key}: {then} then, {found} now); "
+                               "resuming needs the images the run began with")
 
 
 def holds_finished_run(folder):
@@ -134,6 +157,7 @@ def read_state(folder):
 def restore(folder, trainer):
     """Load the checkpoint in `folder` into a built trainer; returns the epoch to start from."""
     state = read_state(folder)
+    check_same_data(folder, state, trainer.splits)
     path = Path(folder) / state["arrays"]
     try:
         with np.load(path) as stored:
