@@ -82,8 +82,17 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     query = str(next((folder / "circle").iterdir()))
+    with np.load(gallery) as arrays:
+        members = {name: arrays[name] for name in arrays.files}
+    np.savez(tmp_path / "no_ids.npz", **{k: v for k, v in members.items() if k != "ids"})
+    np.savez(tmp_path / "short.npz", **{**members, "embeddings": members["embeddings"][:3]})
+    np.savez(tmp_path / "empty.npz", **{**members, **{k: members[k][:0] for k in ("embeddings", "ids", "labels",
+                                                                                  "paths")}})
     cases = [
         (["search", "--gallery", str(gallery), "--model", str(other), query], "built with another model"),
+        (["search", "--gallery", str(tmp_path / "no_ids.npz"), query], "no_ids.npz: a damaged gallery file (no ids)"),
+        (["search", "--gallery", str(tmp_path / "short.npz"), query], "short.npz: a damaged gallery file (3 embed"),
+        (["search", "--gallery", str(tmp_path / "empty.npz"), query], "empty.npz: the gallery holds no images"),
         (["search", "--gallery", str(tmp_path / "none.npz"), query], "none.npz: gallery file not found"),
         (["search", "--gallery", str(text), query], "notes.txt: not a gallery file"),
         (["search", "--gallery", str(gallery), str(text)], "notes.txt"),

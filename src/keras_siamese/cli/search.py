@@ -35,12 +35,15 @@ def run(args):
     from pathlib import Path
 
     from keras_siamese.data.folder import read_image
+    from keras_siamese.errors import SiameseError
     from keras_siamese.gallery.build import open_gallery
     from keras_siamese.outputs import FIGURE_SUFFIXES, check_output_file
 
     if args.output:
         check_output_file(args.output, FIGURE_SUFFIXES)
     gallery = open_gallery(args.gallery, args.model)
+    if not len(gallery):
+        raise SiameseError(f"{args.gallery}: the gallery holds no images (enrol some with siamese index --add)")
     shape = gallery.model.input_image_shape
     queries = [read_image(Path(p), shape[:2], shape[2]) for p in args.images]
     results = gallery.search(queries, args.k)

@@ -198,12 +198,18 @@ class Gallery:
         if meta["fingerprint"] != gallery.fingerprint:
             raise SiameseError(f"{path}: built with another model (fingerprint {meta['fingerprint'][:19]}..., this "
                                f"model {gallery.fingerprint[:19]}...); rebuild it with siamese index")
-        gallery.add_embeddings(arrays["embeddings"], arrays["ids"].tolist(), arrays["labels"].tolist(),
-                               arrays["paths"].tolist())
+        try:
+            gallery.add_embeddings(arrays["embeddings"], arrays["ids"].tolist(), arrays["labels"].tolist(),
+                                   arrays["paths"].tolist())
+        except SiameseError as error:
+            raise SiameseError(f"{path}: a damaged gallery file ({error})") from None
         if "hnsw" in arrays and gallery.uses_approximate:
             index = ApproximateIndex.from_bytes(arrays["hnsw"], gallery.dim)
             gallery._index = index if len(index) == len(gallery) else None
         return gallery
+
+
+MEMBERS = ("embeddings", "ids", "labels", "paths", "meta")
 
 
 def recorded_model(path):
@@ -226,4 +232,11 @@ def _read(path, names=None):
         raise SiameseError(f"{path}: not a readable gallery file ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
+    damage = [f"no {name}" for name in MEMBERS if names is None and name not in arrays]
+    if not isinstance(meta.get("fingerprint"), str) or not isinstance(meta.get("model"), (str, type(None))):
+        damage.append("its record lacks the model's fingerprint or file")
+    if "embeddings" in arrays and arrays["embeddings"].dtype.kind not in "fiu":
+        damage.append(f"embeddings of type {arrays['embeddings'].dtype}")
+    if damage:
+        raise SiameseError(f"{path}: a damaged gallery file ({'; '.join(damage)}); rebuild it with siamese index")
     return arrays
