@@ -110,6 +110,32 @@ def test_tensorflow_validates_streamed_files_on_a_plain_copy_of_the_tower(tmp_pa
     assert np.isfinite(history["val_loss"]).all() and len(history["val_loss"]) == 1
 
 
+def test_bad_host_settings_are_named_before_jax_is_asked(tmp_path):
+    code = """
+import os
+from keras_siamese.errors import InvalidValue
+from keras_siamese.training.replicas import join_hosts
+for args in [("127.0.0.1:1234", 2, 5), ("127.0.0.1:1234", 2, None), (None, 2, 0), ("nohost", 2, 0),
+             ("127.0.0.1:99999", 2, 0), (None, 0, None)]:
+    try:
+        join_hosts(*args)
+    except InvalidValue as error:
+        print(error.argument, error.value)
+os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"] = "two"
+try:
+    join_hosts(None, None, None)
+except InvalidValue as error:
+    print(error.argument, error.value)
+"""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env.pop("KERAS_DISTRIBUTION_NUM_PROCESSES", None)
+    lines = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines == ["process_id 5", "process_id None", "coordinator None", "coordinator nohost",
+                     "coordinator 127.0.0.1:99999", "num_processes 0",
+                     "num_processes 'two' (from KERAS_DISTRIBUTION_NUM_PROCESSES)"]
+
+
 def test_torch_is_refused_with_one_line(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     siamese = Path(sys.executable).with_name("siamese")

@@ -79,3 +79,8 @@ def add_data_options(parser, default="mnist-sample", help_default=None, stream=F
 
 def add_model_option(parser):
     parser.add_argument("--model", required=True, help="a model file written by `siamese train` (model.keras)")
+
+
+def counted(number, noun):
+    """`counted(1, "image")` is "1 image", `counted(2, "image")` "2 images"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

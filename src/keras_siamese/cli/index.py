@@ -1,6 +1,6 @@
 """`siamese index`: embed every image of a folder or data source into a gallery file for `siamese search`."""
 
-from keras_siamese.cli._options import add_model_option
+from keras_siamese.cli._options import add_model_option, counted
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -30,7 +30,3 @@ def run(args):
     kind = "approximate" if gallery.uses_approximate else "exact"
     print(f"enrolled {counted(added, 'image')}; {args.output}: {counted(len(gallery), 'image')}, "
           f"{counted(labels, 'label')}, {kind} search")
-
-
-def counted(number, noun):
-    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from keras_siamese.cli._options import add_data_options, image_size, random_seed
+from keras_siamese.cli._options import add_data_options, counted, image_size, random_seed
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -100,7 +100,8 @@ def run(args):
     settings = {name: value for name, value in vars(args).items()
                 if name in TrainConfig.__dataclass_fields__ and name not in ("recipe", "data")}
     output = args.resume or args.output
-    if args.coordinator or args.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+    if any(value is not None for value in (args.coordinator, args.num_processes, args.process_id)) \
+            or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
         from keras_siamese.training.replicas import join_hosts
 
         join_hosts(args.coordinator, args.num_processes, args.process_id)
@@ -117,7 +118,8 @@ def run(args):
     if not result.paths:  # a process other than 0 of a run on several hosts: process 0 reports
         return
     figures = result.model.calibration
-    print(f"trained {result.record['epochs_run']} epochs in {result.seconds:.1f} s on {result.record['backend']}")
+    epochs = counted(result.record["epochs_run"], "epoch")
+    print(f"trained {epochs} in {result.seconds:.1f} s on {result.record['backend']}")
     print(f"threshold {result.model.threshold:.4f} ({figures['rule']} on {figures['split']} pairs: "
           f"accuracy {figures['accuracy']:.4f})")
     for name, path in result.paths.items():

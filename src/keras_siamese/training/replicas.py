@@ -16,12 +16,13 @@ replica's outputs, and JAX arrays spread over hosts cannot be read by one.
 """
 
 import contextlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
 
-from keras_siamese.errors import SiameseError
+from keras_siamese.errors import SiameseError, check
 
 
 def join_hosts(coordinator, num_processes, process_id):
@@ -31,7 +32,26 @@ def join_hosts(coordinator, num_processes, process_id):
     if keras.config.backend() != "jax":
         raise SiameseError("training on several hosts needs the JAX backend (KERAS_BACKEND=jax); TensorFlow's "
                            "multi-worker fit is not supported, use --devices on one host")
+    coordinator = coordinator or os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES")
+    num_processes = _count(num_processes, "num_processes", "KERAS_DISTRIBUTION_NUM_PROCESSES")
+    process_id = _count(process_id, "process_id", "KERAS_DISTRIBUTION_PROCESS_ID")
+    check(num_processes is None or num_processes >= 1, "num_processes", num_processes, "must be at least 1")
+    if num_processes is not None and num_processes > 1:
+        check(process_id is not None and 0 <= process_id < num_processes, "process_id", process_id,
+              f"must be given, from 0 to {num_processes - 1} (--num-processes - 1)")
+        host, _, port = (coordinator or "").rpartition(":")
+        check(host and port.isdigit() and 0 < int(port) < 65536, "coordinator", coordinator,
+              "must be process 0's address as HOST:PORT, the same for every process")
     keras.distribution.initialize(coordinator, num_processes, process_id)
+
+
+def _count(value, argument, variable):
+    """`value`, or else the integer in environment `variable` (None when neither is set)."""
+    if value is not None or variable not in os.environ:
+        return value
+    text = os.environ[variable]
+    check(text.strip().lstrip("-").isdigit(), argument, f"{text!r} (from {variable})", "must be an integer")
+    return int(text)
 
 
 def process_index():
