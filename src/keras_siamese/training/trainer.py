@@ -358,12 +358,13 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
         from keras_siamese.outputs import check_output_folder
 
         check_output_folder(output)
-        if (Path(output) / "checkpoint.json").is_file():
+    with _folder_held(output):
+        if output is not None and (Path(output) / "checkpoint.json").is_file():
             print(f"note: {output} holds an interrupted run; this run replaces it (to continue that one instead: "
                   f"siamese train --resume {output})", file=sys.stderr)
-    trainer = Trainer(data, recipe, progress, **settings)
-    trainer.prepare().build().fit(callbacks, checkpoint=output)
-    return _finish(trainer, output)
+        trainer = Trainer(data, recipe, progress, **settings)
+        trainer.prepare().build().fit(callbacks, checkpoint=output)
+        return _finish(trainer, output)
 
 
 def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> TrainResult:
@@ -375,15 +376,36 @@ def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> Tr
     from keras_siamese.outputs import check_output_folder
 
     check_output_folder(folder)
-    trainer, epoch = Trainer.resume(folder, data, progress)
-    if epoch < trainer.config.epochs and not _stopped_early(trainer):
-        trainer.fit(callbacks, initial_epoch=epoch, checkpoint=folder)
-    else:  # its epochs had ended: early stopping's end of training, which put back the best epoch, had not
-        state, best_weights = trainer.restored_early_stopping
-        if state is not None and best_weights is not None:
-            with trainer.replicas.scope():
-                trainer.objective.model.set_weights(best_weights)
-    return _finish(trainer, folder)
+    with _folder_held(folder):
+        trainer, epoch = Trainer.resume(folder, data, progress)
+        if epoch < trainer.config.epochs and not _stopped_early(trainer):
+            trainer.fit(callbacks, initial_epoch=epoch, checkpoint=folder)
+        else:  # its epochs had ended: early stopping's end of training, which put back the best epoch, had not
+            state, best_weights = trainer.restored_early_stopping
+            if state is not None and best_weights is not None:
+                with trainer.replicas.scope():
+                    trainer.objective.model.set_weights(best_weights)
+        return _finish(trainer, folder)
+
+
+@contextlib.contextmanager
+def _folder_held(output):
+    """The output folder's model file locked for the whole run (by the process that writes the outputs), so
+    that a second run into the folder, or a resume of this one, is refused while it trains. A folder the
+    lock made is removed again if the run left nothing in it."""
+    from keras_siamese.atomic import exclusive
+
+    if output is None or process_index() != 0:
+        yield
+        return
+    made = not Path(output).exists()
+    try:
+        with exclusive(Path(output) / "model.keras", wait=0):
+            yield
+    finally:
+        if made:
+            with contextlib.suppress(OSError):  # not empty: the run wrote into it
+                Path(output).rmdir()
 
 
 def _stopped_early(trainer):
