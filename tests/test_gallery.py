@@ -167,6 +167,20 @@ def test_linked_class_folders_are_followed_and_a_link_back_up_is_not(tmp_path):
     assert labels == ["linked"] * 3
 
 
+def test_a_model_file_makes_a_gallery_and_a_string_of_labels_is_refused(model, tmp_path):
+    from keras_siamese import save_model
+
+    path = save_model(model, tmp_path / "model.keras")
+    gallery = Gallery(path)
+    assert gallery.model_path == path.resolve() and gallery.fingerprint == Gallery(model).fingerprint
+    images = np.zeros((2, 12, 12, 1), np.uint8)
+    with pytest.raises(SiameseError, match="labels must be a list with one entry per image; received the string"):
+        gallery.add(images, labels="zz")
+    gallery.add(images, labels=["z", "z"])
+    gallery.save(tmp_path / "g.npz")
+    assert len(Gallery.load(tmp_path / "g.npz", path)) == 2
+
+
 def test_streamed_embeddings_equal_in_memory_ones(model, tmp_path):
     paths = sorted(write_pngs(tmp_path / "photos"))
     batches = list(stream_images(paths, (12, 12), 1, batch_size=3, prefetch=1))

@@ -72,10 +72,22 @@ def test_pil_images_are_decoded_as_their_files_are(model, tmp_path):
 
 @pytest.mark.parametrize("images, fragment", [
     (None, "received NoneType of shape ()"), (3, "received int of shape ()"), ([np.zeros((4, 4, 2))], "(H, W, 1 or 3)"),
+    (np.zeros((16, 17, 3)), "an array of shape (16, 17, 3) reads as 16 images of shape (17, 3, 1); the model takes "
+                            "(16, 17, 1) (an image of another size or colour is converted when given in a list"),
 ])
 def test_what_is_not_an_image_is_named(model, images, fragment):
     with pytest.raises(SiameseError, match=re.escape(fragment)):
         embed(model, images)
+
+
+def test_compare_and_distances_take_a_model_file(model, tmp_path):
+    from keras_siamese import compare, distances, save_model
+
+    path = save_model(model, tmp_path / "model.keras")
+    a, b = np.zeros((16, 17), np.uint8), np.full((16, 17), 200, np.uint8)
+    expected = float(np.linalg.norm(embed(model, a) - embed(model, b)))
+    assert compare(path, a, b)["distance"] == pytest.approx(expected, rel=1e-5)
+    assert distances(str(path), [a], [b]) == pytest.approx([expected], rel=1e-5)
 
 
 def test_a_model_file_embeds_and_other_models_or_batch_sizes_are_refused(model, tmp_path):

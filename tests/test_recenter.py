@@ -72,6 +72,22 @@ def test_recentered_copy_measures_from_the_mean_and_leaves_the_original(model, i
     np.testing.assert_allclose(ks.embed(again, x), after, atol=1e-5)
 
 
+def test_recenter_takes_a_model_file_a_folder_or_an_images_and_labels_pair(model, images, tmp_path):
+    from PIL import Image
+
+    x, y = images
+    expected = ks.embed(ks.recenter(model, x[:6]), x)
+    (tmp_path / "new").mkdir()
+    for i in range(6):
+        Image.fromarray(x[i, ..., 0]).save(tmp_path / "new" / f"{i}.png")
+    path = ks.save_model(model, tmp_path / "model.keras")
+    new = tmp_path / "new"
+    for source in (new, str(new), sorted(new.glob("*.png")), (x[:6], y[:6])):
+        np.testing.assert_allclose(ks.embed(ks.recenter(path, source), x), expected, atol=1e-5)
+    with pytest.raises(SiameseError, match="at least 2 images; received 1"):
+        ks.recenter(model, new / "0.png")
+
+
 def test_recenter_then_calibrate_records_it(model, images):
     x, y = images
     labelled = ImageSet.from_arrays(x, NAMES[y])

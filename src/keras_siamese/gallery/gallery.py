@@ -11,7 +11,7 @@ from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.approximate import ApproximateIndex
 from keras_siamese.gallery.enrol import folder_entries
 from keras_siamese.gallery.fingerprint import model_fingerprint
-from keras_siamese.inference.embedding import embed_files, embed_images, tower_of
+from keras_siamese.inference.embedding import as_model, embed_files, embed_images, tower_of
 from keras_siamese.metrics.neighbours import EPSILON, exact_search, rank_candidates, squared_norms
 
 FORMAT = "keras-siamese-gallery"
@@ -40,6 +40,9 @@ class Gallery:
     """
 
     def __init__(self, model, approximate=None, model_path=None):
+        if isinstance(model, (str, Path)) and model_path is None:
+            model_path = Path(model).resolve()
+        model = as_model(model)
         self.model = model
         self.fingerprint = model_fingerprint(model)
         self.dim = int(tower_of(model).output_shape[-1])
@@ -103,6 +106,9 @@ class Gallery:
         if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
             raise SiameseError(f"embeddings must have shape (N, {self.dim}); received {embeddings.shape}")
         n = len(embeddings)
+        for name, given in (("ids", ids), ("labels", labels), ("paths", paths)):
+            if isinstance(given, (str, bytes)):
+                raise SiameseError(f"{name} must be a list with one entry per image; received the string {given!r}")
         ids = [str(i) for i in ids]
         labels = [""] * n if labels is None else ["" if v is None else str(v) for v in labels]
         paths = [""] * n if paths is None else ["" if v is None else str(v) for v in paths]
@@ -125,7 +131,8 @@ class Gallery:
         seen = set(self._known_ids)
         for image_id in ids:
             if image_id in seen:
-                raise SiameseError(f"{image_id}: already in the gallery (ids must be unique)")
+                raise SiameseError(f"{image_id}: already in the gallery (ids must be unique; a folder's ids are "
+                                   "paths from its parent folder)")
             seen.add(image_id)
         return seen
 

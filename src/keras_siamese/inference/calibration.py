@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.data.dataset import as_image_set
+from keras_siamese.data.folder import list_images
 from keras_siamese.data.pairs import one_positive_one_negative
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.embedding import as_model, embed_images, pair_distances
@@ -55,9 +56,10 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
     A tower trained on some classes maps images of new classes close together on
     the unit sphere; subtracting their mean direction and renormalising (a
     `Recenter` layer at the end of the tower, replacing any earlier one) spreads
-    them out again. `images` are images of the new classes (arrays, paths or an
-    ImageSet). With `features="pooled"` (the default) the copy embeds with the
-    tower's pooled features, the input of its final `embedding` projection,
+    them out again. `images` are images of the new classes (arrays, paths, a
+    folder, an ImageSet or an (images, labels) pair; labels unused); `model` is
+    a model or its file. With `features="pooled"` (the default) the copy embeds
+    with the tower's pooled features, the input of its final `embedding` projection,
     scaled to unit length: they keep more of what tells new classes apart (the
     projection serves the training classes; docs/design.md, "Open set"). With
     "embedding", the model's own embeddings, which must have unit length: a
@@ -69,7 +71,12 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
 
     from keras_siamese.models.siamese import SiameseModel
 
+    model = as_model(model)
     images = getattr(images, "images", images)  # an ImageSet's images
+    if isinstance(images, tuple) and len(images) == 2:  # (images, labels), as `calibrate_model` takes them
+        images = images[0]
+    if isinstance(images, (str, Path)):  # a folder: every image under it; else one file
+        images = list_images(images) if Path(images).is_dir() else [Path(images)]
     if features not in FEATURES:
         raise SiameseError(f"features must be one of {', '.join(FEATURES)}; received {features!r}")
     if features == "embedding":

@@ -3,7 +3,7 @@
 import numpy as np
 
 from keras_siamese.errors import SiameseError
-from keras_siamese.inference.embedding import embed_images
+from keras_siamese.inference.embedding import as_model, embed_images
 from keras_siamese.metrics.neighbours import euclidean
 
 
@@ -15,7 +15,9 @@ def decide(model, distances):
 
 
 def distances(model, images_a, images_b):
-    """Distances between `images_a[i]` and `images_b[i]` (arrays or paths), embedding each batch once."""
+    """Distances between `images_a[i]` and `images_b[i]` (arrays or paths), embedding each batch once.
+    `model` is a SiameseModel or a model file."""
+    model = as_model(model)
     a = embed_images(model, images_a)
     b = embed_images(model, images_b)
     if len(a) != len(b):
@@ -25,6 +27,7 @@ def distances(model, images_a, images_b):
 
 def compare(model, image_a, image_b):
     """Distance of two images, and the decision when the model is calibrated (`distances` for batches)."""
+    model = as_model(model)
     pair = distances(model, image_a, image_b)
     if len(pair) != 1:
         raise SiameseError(f"compare takes one image on each side; received {len(pair)} pairs (ks.distances "

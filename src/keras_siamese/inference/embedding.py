@@ -68,7 +68,9 @@ def as_image_batch(images, shape, progress=False):
     elif batch.ndim == 3 and shape[2] == 1:
         batch = batch[..., None]  # (N, H, W) grayscale
     if batch.shape[1:] != tuple(shape):
-        raise SiameseError(f"images have shape {batch.shape[1:]}; the model takes {tuple(shape)}")
+        raise SiameseError(f"an array of shape {np.shape(images)} reads as {len(batch)} images of shape "
+                           f"{batch.shape[1:]}; the model takes {tuple(shape)} (an image of another size or "
+                           "colour is converted when given in a list: [image])")
     return to_uint8(batch)
 
 
