@@ -104,8 +104,11 @@ def test_recentering_is_refused_where_it_would_change_nothing(model, images):
         ks.recenter(plain, x, features="embedding")
     with pytest.raises(SiameseError, match="at least 2 images; received 1"):
         ks.recenter(model, x[:1])
-    with pytest.raises(SiameseError, match="the 4 images embed almost alike"):
+    with pytest.raises(SiameseError, match="the 4 images' pooled features are almost alike .* or if they are, "
+                                           "recentre the embeddings"):
         ks.recenter(model, np.repeat(x[:1], 4, axis=0))
+    with pytest.raises(SiameseError, match="the 4 images' embedding features are almost alike .* new classes$"):
+        ks.recenter(model, np.repeat(x[:1], 4, axis=0), features="embedding")
 
 
 def test_pooled_features_are_the_projections_input_at_unit_length_measured_from_their_mean(model, images, tmp_path):

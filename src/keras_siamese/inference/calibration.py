@@ -93,9 +93,12 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
         measured = last.input if isinstance(last, Recenter) else tower.outputs[0]
     center = embed_images(keras.Model(tower.input, measured), images, batch_size).mean(axis=0)
     if np.linalg.norm(center) > MAX_CENTER_LENGTH:
-        raise SiameseError(f"the {len(images)} images embed almost alike (their mean embedding has length "
-                           f"{np.linalg.norm(center):.4f}), so recentering on them would leave only noise; "
-                           "use images of several of the new classes")
+        advice = "use images of several of the new classes"
+        if features == "pooled":  # a tower whose pooled features point one way for any image (the seed's)
+            advice += ", or if they are, recentre the embeddings (features='embedding', --recenter embedding)"
+        raise SiameseError(f"the {len(images)} images' {features} features are almost alike (their mean at unit "
+                           f"length has length {np.linalg.norm(center):.4f}), so recentering on them would leave "
+                           f"only noise; {advice}")
     recenter = Recenter(dtype="float32", name="recenter")
     recentered = keras.Model(tower.input, recenter(measured), name=tower.name)
     recenter.center.assign(center.astype("float32"))
