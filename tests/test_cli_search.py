@@ -94,6 +94,7 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
         (["search", "--gallery", str(tmp_path / "short.npz"), query], "short.npz: a damaged gallery file (3 embed"),
         (["search", "--gallery", str(tmp_path / "empty.npz"), query], "empty.npz: the gallery holds no images"),
         (["search", "--gallery", str(tmp_path / "none.npz"), query], "none.npz: gallery file not found"),
+        (["search", "--gallery", str(tmp_path), query], "is a folder, not a gallery file"),
         (["search", "--gallery", str(text), query], "notes.txt: not a gallery file"),
         (["search", "--gallery", str(gallery), str(text)], "notes.txt"),
         (["index", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x.npz"),

@@ -59,7 +59,9 @@ def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, pro
     images = concatenate([splits.train, splits.val, splits.test]) if split == "all" else splits.split(split)
     where = splits.source.get("path") or splits.source.get("name", "the data")
     if len(images) < 2:
-        raise SiameseError(f"the {split} split of {where} holds {len(images)} image(s)")
+        hint = "" if split == "all" else " (--split all evaluates on every image)"
+        raise SiameseError(f"the {split} split of {where} holds {len(images)} image{'' if len(images) == 1 else 's'}"
+                           f"{hint}")
     return check_pairable(images, f"the {split} split of {where}"), splits.source
 
 

@@ -228,7 +228,8 @@ def _read(path, names=None):
     """The arrays of a gallery file (or only `names`), with one-line errors for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise SiameseError(f"{path}: gallery file not found")
+        problem = "is a folder, not a gallery file" if path.is_dir() else "gallery file not found"
+        raise SiameseError(f"{path}: {problem}")
     if not zipfile.is_zipfile(path):
         raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
     try:
