@@ -206,6 +206,9 @@ def test_an_interrupted_run_resumes_from_the_command_line(trained, tmp_path, cap
     assert json.loads((out / "config.json").read_text())["status"] == "incomplete"
     monkeypatch.setattr(checkpoint, "save", real_save)
     monkeypatch.chdir(tmp_path)  # resumed from elsewhere
+    assert main(["train", "--resume", str(out), "--epochs", "60", "--output", "elsewhere"]) == 2
+    assert error_line(capsys).endswith("--resume continues the run with the settings it began with; drop --output, "
+                                       "--epochs")
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     record = json.loads((out / "config.json").read_text())
     assert record["status"] == "complete" and record["epochs_run"] == 2

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from keras_siamese.cli._options import add_data_options, counted, image_size, random_seed
+from keras_siamese.errors import SiameseError
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
 
@@ -28,7 +29,8 @@ def add_parser(commands):
     p.add_argument("--output", default="output", help="folder for the outputs (default: output)")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the interrupted run whose --output was DIR from its last finished epoch "
-                        "(every epoch end is checkpointed there); its own settings apply, other flags are ignored")
+                        "(every epoch end is checkpointed there), with its own settings: only --quiet and the "
+                        "host flags may come with it")
     p.add_argument("--recipe", default="default", type=canonical, choices=list(RECIPES), help=RECIPES.describe())
     model = p.add_argument_group("model")
     model.add_argument("--tower", type=canonical, choices=list(TOWERS), help=TOWERS.describe())
@@ -89,8 +91,11 @@ def add_parser(commands):
     p.add_argument("--calibrate", help="threshold rule: accuracy (default), f1, or far=0.01; chosen on validation "
                                        "pairs (training pairs when the validation split is too small)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
     return p
+
+
+RESUME_FLAGS = ("help", "resume", "quiet", "coordinator", "num_processes", "process_id")  # what may come with it
 
 
 def run(args):
@@ -100,6 +105,12 @@ def run(args):
     settings = {name: value for name, value in vars(args).items()
                 if name in TrainConfig.__dataclass_fields__ and name not in ("recipe", "data")}
     output = args.resume or args.output
+    if args.resume:
+        given = [action.option_strings[-1] for action in args.parser._actions if action.option_strings
+                 and action.dest not in RESUME_FLAGS and getattr(args, action.dest) != action.default]
+        if given:
+            raise SiameseError(f"--resume continues the run with the settings it began with; drop "
+                               f"{', '.join(given)}")
     if any(value is not None for value in (args.coordinator, args.num_processes, args.process_id)) \
             or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
         from keras_siamese.training.replicas import join_hosts
