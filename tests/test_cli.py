@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -67,6 +68,24 @@ def test_pairs_writes_figure_and_table(trained, tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and all(float(r["distance"]) >= 0 for r in rows)
     assert len(capsys.readouterr().out.splitlines()) == 6  # 4 rows, figure, table
+
+
+def test_pairs_inside_its_input_folder_skip_their_own_outputs_and_never_replace_an_image(trained, tmp_path, capsys):
+    import shutil
+
+    folder, model = trained
+    copy = shutil.copytree(folder, tmp_path / "images")
+    image = next((copy / "circle").iterdir())
+    before = image.read_bytes()
+    assert main(["pairs", "--model", str(model), "--input", str(copy), "--output", str(image)]) == 2
+    assert "one of the images under" in error_line(capsys) and image.read_bytes() == before
+    figure = copy / "pairs.png"
+    for _ in range(2):  # the second run finds the first one's figure and table in the folder
+        assert main(["pairs", "--model", str(model), "--input", str(copy), "--count", "100", "--output",
+                     str(figure)]) == 0
+        with open(copy / "pairs.csv") as f:
+            names = {Path(row[side]).name for row in csv.DictReader(f) for side in ("image_a", "image_b")}
+        assert len(names) > 10 and not names & {"pairs.png", "pairs.csv"}
 
 
 def test_samples_writes_named_pngs(trained, tmp_path):

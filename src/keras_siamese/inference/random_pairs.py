@@ -38,6 +38,11 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
     figure = check_output_file(output, FIGURE_SUFFIXES)
     table = figure.with_suffix(".csv")
     paths = list_images(folder)
+    ours = {figure.resolve(), table.resolve()}
+    if figure.resolve() in {p.resolve() for p in paths} and not table.is_file():
+        raise SiameseError(f"--output {output}: one of the images under {folder}, which the figure would replace; "
+                           "choose another file")
+    paths = [p for p in paths if p.resolve() not in ours]  # the figure and table of an earlier run here
     if len(paths) < 2:
         raise SiameseError(f"{folder}: needs at least 2 images to form a pair; found {len(paths)}")
     pairs = draw_pairs(len(paths), count, seed)
