@@ -64,6 +64,16 @@ def test_a_symlink_is_written_through_and_the_mode_kept(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_a_link_to_a_missing_folder_is_refused_and_nothing_is_made(tmp_path):
+    from keras_siamese.outputs import check_output_file
+
+    link = tmp_path / "model.keras"
+    link.symlink_to(tmp_path / "gone" / "deeper" / "model.keras")
+    with pytest.raises(SiameseError, match="a link to .*model.keras, whose folder does not exist"):
+        check_output_file(link, (".keras",))
+    assert not (tmp_path / "gone").exists()
+
+
 def test_a_symlink_loop_is_one_clear_error(tmp_path):
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")

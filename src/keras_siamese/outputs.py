@@ -36,6 +36,8 @@ def check_output_file(path, suffixes=None, flag="--output"):
     if suffixes and path.suffix.lower() not in suffixes:
         raise SiameseError(f"{flag} {path}: the file name must end in {', '.join(suffixes)}")
     target = resolve_target(path)
+    if path.is_symlink() and not target.parent.is_dir():
+        raise SiameseError(f"{flag} {path}: a link to {target}, whose folder does not exist")
     for folder in target.absolute().parents:  # a file in the way is named, with the path as given
         if folder.exists():
             if not folder.is_dir():
