@@ -43,7 +43,9 @@ def test_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path, augment):
     record = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert record["status"] == "incomplete" and record["epochs_run"] == 1
     assert not (tmp_path / "cut" / "model.keras").exists()
+    before = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["seconds"]
     resumed = resume(tmp_path / "cut", data=data, progress=False)
+    assert resumed.record["train_seconds"] > before > 0  # the whole run's time, not the resumed part's
     for a, b in zip(weights(whole.model), weights(resumed.model)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert resumed.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-5)

@@ -11,6 +11,7 @@ match it. The batches of epoch `e` are a function of
 """
 
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def save(folder, trainer, epoch, history):
             np.savez(f, **arrays)
     state = {"status": "incomplete", "epoch": epoch, "arrays": arrays_name(epoch), "settings": trainer.config.to_dict(),
              "data": trainer.data_record, "trained_on": trained_on(trainer.splits), "history": history,
-             "early_stopping": early}
+             "early_stopping": early, "seconds": trainer.earlier_seconds + time.perf_counter() - trainer.started}
     write_json(folder / STATE, state)
     _remove_arrays(folder, keep=arrays_name(epoch))
     if not holds_finished_run(folder):  # whose record stays with its outputs until this run replaces them all
@@ -179,5 +180,7 @@ def restore(folder, trainer):
             variable.assign(arrays[key])
     best_weights = [arrays[k] for k in _numbered(arrays, "best")] or None
     trainer.history = {key: list(values) for key, values in state["history"].items()}
+    seconds = state.get("seconds")
+    trainer.earlier_seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
     trainer.restored_early_stopping = (state.get("early_stopping"), best_weights)
     return state["epoch"] + 1

@@ -177,6 +177,7 @@ class Trainer:
         self.data_record = None if self.config.data == "array" else self.config.data  # as recorded, folders absolute
         self.progress = progress
         self.history = {}
+        self.earlier_seconds = 0.0  # what the run took before it was interrupted, when resumed
 
     def prepare(self):
         """Seed everything, load and split the data, and settle the settings that depend on its size."""
@@ -319,7 +320,7 @@ class Trainer:
         refresh_batch_norm(siamese.tower, seen, seed=config.seed)  # the statistics of every image trained on
         calibrate_model(siamese, splits.val if self.validate else splits.train, config.calibrate,
                         split="val" if self.validate else "train", batch_size=TRAINING_EMBED_BATCH)
-        self.seconds = time.perf_counter() - self.started
+        self.seconds = self.earlier_seconds + time.perf_counter() - self.started
         self.record = {
             "settings": config.to_dict(),
             "data": splits.source,
