@@ -151,16 +151,17 @@ def test_a_folder_being_trained_into_is_refused_to_a_second_run_and_to_resume(tm
     import subprocess
     import sys
 
+    data = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "out", callbacks=[StopAfter(1)], **SETTINGS)
     holder = subprocess.Popen(  # a run in another process: it holds the folder's model file
         [sys.executable, "-c", "import sys, time; from keras_siamese.atomic import exclusive\n"
          "with exclusive(sys.argv[1], wait=0):\n    print('held', flush=True); time.sleep(60)",
          str(tmp_path / "out" / "model.keras")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        data = synthetic_images(classes=3, per_class=12)
         with pytest.raises(SiameseError, match="another siamese process"):
             train(data, output=tmp_path / "out", **SETTINGS)
-        (tmp_path / "out" / "checkpoint.json").write_text("{}")
         with pytest.raises(SiameseError, match="another siamese process"):
             resume(tmp_path / "out", data=data, progress=False)
     finally:

@@ -359,11 +359,11 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
         from keras_siamese.outputs import check_output_folder
 
         check_output_folder(output)
+    trainer = Trainer(data, recipe, progress, **settings)  # first: it splits the devices before JAX starts
     with _folder_held(output):
         if output is not None and (Path(output) / "checkpoint.json").is_file():
             print(f"note: {output} holds an interrupted run; this run replaces it (to continue that one instead: "
                   f"siamese train --resume {output})", file=sys.stderr)
-        trainer = Trainer(data, recipe, progress, **settings)
         trainer.prepare().build().fit(callbacks, checkpoint=output)
         return _finish(trainer, output)
 
@@ -377,8 +377,8 @@ def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> Tr
     from keras_siamese.outputs import check_output_folder
 
     check_output_folder(folder)
+    trainer, epoch = Trainer.resume(folder, data, progress)  # reads the checkpoint: it is written atomically
     with _folder_held(folder):
-        trainer, epoch = Trainer.resume(folder, data, progress)
         if epoch < trainer.config.epochs and not _stopped_early(trainer):
             trainer.fit(callbacks, initial_epoch=epoch, checkpoint=folder)
         else:  # its epochs had ended: early stopping's end of training, which put back the best epoch, had not
