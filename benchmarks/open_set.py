@@ -339,6 +339,9 @@ def benchmark(args):
         raise SystemExit(f"--methods: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
     if args.budget is None and "ours" not in methods:
         raise SystemExit("without ours, give the peers' time with --budget SECONDS")
+    if set(methods) & set(PEERS) and not Path(args.anchors).is_file():
+        raise SystemExit(f"the peer recipes ({', '.join(sorted(set(methods) & set(PEERS)))}) need the anchors' "
+                         f"recipes.py, not found at {args.anchors} (--anchors); or --methods ours,pixels")
     settings = parse_settings(args.ours_args)
     if args.with_unlabeled:
         from keras_siamese.training.config import TrainConfig

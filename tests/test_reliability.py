@@ -65,12 +65,16 @@ def test_a_symlink_is_written_through_and_the_mode_kept(tmp_path):
 
 
 def test_a_link_to_a_missing_folder_is_refused_and_nothing_is_made(tmp_path):
-    from keras_siamese.outputs import check_output_file
+    from keras_siamese.outputs import check_output_file, check_output_folder
 
     link = tmp_path / "model.keras"
     link.symlink_to(tmp_path / "gone" / "deeper" / "model.keras")
     with pytest.raises(SiameseError, match="a link to .*model.keras, whose folder does not exist"):
         check_output_file(link, (".keras",))
+    folder_link = tmp_path / "out"
+    folder_link.symlink_to(tmp_path / "gone")
+    with pytest.raises(SiameseError, match="out: a link to .*gone, which does not exist"):
+        check_output_folder(folder_link)
     assert not (tmp_path / "gone").exists()
 
 

@@ -20,6 +20,8 @@ def check_output_folder(path, flag="--output"):
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise SiameseError(f"{flag} {path}: is a file, not a folder")
+    if path.is_symlink() and not path.exists():
+        raise SiameseError(f"{flag} {path}: a link to {path.readlink()}, which does not exist")
     existing = _nearest_existing(path, flag)
     _probe(existing, path, flag)
     if existing == path:

@@ -131,7 +131,7 @@ def run(args):
     figures = result.model.calibration
     epochs = counted(result.record["epochs_run"], "epoch")
     print(f"trained {epochs} in {result.seconds:.1f} s on {result.record['backend']}")
-    print(f"threshold {result.model.threshold:.4f} ({figures['rule']} on {figures['split']} pairs: "
-          f"accuracy {figures['accuracy']:.4f})")
+    print(f"threshold {result.model.threshold:.4f} (rule {figures['rule']} on the {figures['split']} pairs, where "
+          f"accuracy is {figures['accuracy']:.4f})")
     for name, path in result.paths.items():
         print(f"{name:>8}: {path}")

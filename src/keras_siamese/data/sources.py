@@ -13,7 +13,7 @@ from keras_siamese.data import idx
 from keras_siamese.data.dataset import ImageSet, Splits, pairable_split
 from keras_siamese.errors import SiameseError
 from keras_siamese.registry import Registry
-from keras_siamese.seeds import TEST_SPLIT_SEED
+from keras_siamese.seeds import DEFAULT_SEED, TEST_SPLIT_SEED
 
 TEST_FRACTION = 0.2  # of a source with no test split of its own
 
@@ -101,7 +101,7 @@ def _load_split_folders(folders, shape, progress, stream):
     return train, held.get("val"), held["test"]
 
 
-def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fraction=0.1, progress=True,
+def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=DEFAULT_SEED, val_fraction=0.1, progress=True,
                 stream="auto"):
     """Train, validation and test splits of a data source.
 
@@ -109,7 +109,8 @@ def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=0, val_fr
     folders (`folder.split_folders`: `train/` beside `val/` and/or `test/`). `shape` =
     (height, width, channels) resizes every image; None, or None parts, keep the source's
     own (folders: inferred). The test split is fixed; the validation split (a `val/`
-    folder, else `val_fraction` of train, stratified) depends on `seed`. Held-out parts
+    folder, else `val_fraction` of train, stratified) depends on `seed`, by default a default
+    training run's, so `.val` is the split `siamese train` validated on. Held-out parts
     taken from train give each class none or at least 2 images (`pairable_split`).
     `stream` (True, False, or "auto" / None) leaves
     a folder's images on disk, decoded batch by batch (see `folder.should_stream`).

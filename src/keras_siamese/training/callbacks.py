@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_siamese.data.pairs import one_positive_one_negative
-from keras_siamese.inference.embedding import embed_images, pair_distances
+from keras_siamese.inference.embedding import default_batch_size, embed_images, pair_distances
 from keras_siamese.metrics.verification import best_accuracy, roc_auc
 
 TRAINING_EMBED_BATCH = 256  # small batches while training keep the process's peak memory low
@@ -69,22 +69,25 @@ def batch_norm_layers(model):
     return found
 
 
-def refresh_batch_norm(tower, images, batch_size=512, batches=8, seed=0):
+REFRESH_IMAGES = 4096  # training images whose batch statistics the refresh averages
+
+
+def refresh_batch_norm(tower, images, batch_size=None, seed=0):
     """Set batch-norm moving statistics to averages over training batches.
 
     After a short run the exponential moving averages still remember their
     initial values; this replaces them with the mean of per-batch statistics
-    over up to `batches` seeded batches (a cumulative average), so inference
-    matches what the network saw in training. (8 batches of 512 rather than 32
-    of 128: the same images in a third less time, eager calls being costly; the
-    same test AUC, docs/benchmarks.md.)
+    over seeded batches of up to REFRESH_IMAGES images (a cumulative average),
+    so inference matches what the network saw in training. Batches are as large
+    as inference's for the image size (`default_batch_size`: 1,024 at 28x28,
+    16 at 224x224), so memory is bounded by pixels and eager calls are few.
     """
     layers = batch_norm_layers(tower)
     if not layers or len(images) == 0:
         return
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(images))
-    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)][:batches]
+    batch_size = batch_size or default_batch_size(tuple(tower.input_shape[1:]))
+    order = np.random.default_rng(seed).permutation(len(images))[:max(REFRESH_IMAGES, batch_size)]
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     chunks = [c for c in chunks if len(c) > 1] or chunks
     momenta = [layer.momentum for layer in layers]
     try:
