@@ -22,7 +22,8 @@ def add_parser(commands):
     from keras_siamese.training.objectives import LOSSES
 
     def default(name):
-        return f"default: {default_value(name)}; seed recipe: {default_value(name, 'seed')}"
+        values = [default_value(name, recipe) for recipe in ("default", "seed")]
+        return "default: {}; seed recipe: {}".format(*("off" if value is None else value for value in values))
 
     p = commands.add_parser("train", help="train a model", description=DESCRIPTION)
     add_data_options(p, stream=True)
