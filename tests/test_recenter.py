@@ -86,6 +86,9 @@ def test_recenter_takes_a_model_file_a_folder_or_an_images_and_labels_pair(model
         np.testing.assert_allclose(ks.embed(ks.recenter(path, source), x), expected, atol=1e-5)
     with pytest.raises(SiameseError, match="at least 2 images; received 1"):
         ks.recenter(model, new / "0.png")
+    pair_of_files = (str(new / "0.png"), str(new / "1.png"))  # two images, not (images, labels)
+    np.testing.assert_allclose(ks.embed(ks.recenter(model, pair_of_files), x),
+                               ks.embed(ks.recenter(model, x[:2]), x), atol=1e-5)
 
 
 def test_recenter_then_calibrate_records_it(model, images):

@@ -73,7 +73,8 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
 
     model = as_model(model)
     images = getattr(images, "images", images)  # an ImageSet's images
-    if isinstance(images, tuple) and len(images) == 2:  # (images, labels), as `calibrate_model` takes them
+    if isinstance(images, tuple) and len(images) == 2 and np.ndim(images[1]) == 1 and np.ndim(images[0]) >= 3 \
+            and len(images[0]) == len(images[1]):  # (images, labels), as `calibrate_model` takes them
         images = images[0]
     if isinstance(images, (str, Path)):  # a folder: every image under it; else one file
         images = list_images(images) if Path(images).is_dir() else [Path(images)]
@@ -96,9 +97,9 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
         advice = "use images of several of the new classes"
         if features == "pooled":  # a tower whose pooled features point one way for any image (the seed's)
             advice += ", or if they are, recentre the embeddings (features='embedding', --recenter embedding)"
-        raise SiameseError(f"the {len(images)} images' {features} features are almost alike (their mean at unit "
-                           f"length has length {np.linalg.norm(center):.4f}), so recentering on them would leave "
-                           f"only noise; {advice}")
+        raise SiameseError(f"the {len(images)} images' {features} features are almost alike (the mean of them at "
+                           f"unit length has length {np.linalg.norm(center):.4f}), so recentering on them would "
+                           f"leave only noise; {advice}")
     recenter = Recenter(dtype="float32", name="recenter")
     recentered = keras.Model(tower.input, recenter(measured), name=tower.name)
     recenter.center.assign(center.astype("float32"))
