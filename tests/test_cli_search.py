@@ -58,7 +58,7 @@ def test_the_decision_follows_the_threshold(indexed, tmp_path, capsys):
         assert heading.startswith(f"{far}: unknown") and nearest >= threshold
 
 
-def test_add_appends_and_a_named_source_is_enrolled(indexed, tmp_path, capsys):
+def test_add_appends_and_a_named_source_is_enrolled(indexed, tmp_path, capsys, monkeypatch):
     folder, model, gallery = indexed
     copy = tmp_path / "g.npz"
     copy.write_bytes(gallery.read_bytes())
@@ -73,6 +73,21 @@ def test_add_appends_and_a_named_source_is_enrolled(indexed, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"enrolled 5000 images; {tmp_path / 's.npz'}: 5000 images, " \
                                               "10 labels, approximate search"
     assert "hnsw" in np.load(tmp_path / "s.npz").files
+    drawn = {}  # the montage shows a named source's neighbours, found by their ids
+    monkeypatch.setattr("keras_siamese.plotting.montage.plot_search_montage",
+                        lambda queries, results, images, path, names: drawn.update(results=results, images=images))
+    query = next((folder / "circle").iterdir())
+    assert main(["search", "--gallery", str(tmp_path / "s.npz"), str(query), "-k", "2", "--output",
+                 str(tmp_path / "m.png")]) == 0
+    from keras_siamese.data.folder import resize_images
+    from keras_siamese.data.sources import load_mnist_sample
+
+    digits = load_mnist_sample()
+    for neighbour, image in zip(drawn["results"][0]["neighbours"], drawn["images"][0]):
+        row = int(neighbour["id"].split(":")[1])
+        expected = load_model(model).input_image_shape
+        assert neighbour["id"] == str(digits.ids[row])
+        np.testing.assert_array_equal(image, resize_images(digits.images[row:row + 1], expected)[0])
 
 
 def test_errors_are_one_line(indexed, tmp_path, capsys):

@@ -49,11 +49,18 @@ def run(args):
     results = gallery.search(queries, args.k)
     print("\n".join(format_result(name, result, gallery.threshold) for name, result in zip(args.images, results)))
     if args.output:
+        from keras_siamese.data.folder import resize_images
+        from keras_siamese.data.sources import SourceImages
         from keras_siamese.plotting.montage import plot_search_montage
+
+        sources = SourceImages()  # a named source's images (index --data mnist-sample) have ids, not files
 
         def picture(neighbour):
             path = neighbour["path"]
-            return read_image(path, shape[:2], shape[2]) if path and Path(path).is_file() else None
+            if path:
+                return read_image(path, shape[:2], shape[2]) if Path(path).is_file() else None
+            image = sources[neighbour["id"]]
+            return None if image is None else resize_images(image[None], shape)[0]
 
         neighbours = [[picture(n) for n in result["neighbours"]] for result in results]
         plot_search_montage(queries, results, neighbours, args.output, [Path(p).name for p in args.images])

@@ -83,6 +83,27 @@ SOURCES.add("fashion-mnist", NamedSource(lambda data_dir: load_idx_source("fashi
 NAMED_SOURCES = tuple(SOURCES)
 
 
+class SourceImages:
+    """The images of named sources looked up by their ids ("mnist-sample:2739", "fashion-mnist:test:12"), each
+    source loaded once; None for an id that names no image of a source this machine can read."""
+
+    def __init__(self, data_dir=None):
+        self.data_dir, self.loaded = data_dir, {}
+
+    def __getitem__(self, image_id):
+        name, _, rest = str(image_id).partition(":")
+        if name not in SOURCES or not rest:
+            return None
+        if name not in self.loaded:
+            try:
+                train, test, _ = SOURCES[name].load(self.data_dir)
+                self.loaded[name] = {str(i): image for images in (train, test)
+                                     for i, image in zip(images.ids, images.images)}
+            except (SiameseError, OSError):
+                self.loaded[name] = {}
+        return self.loaded[name].get(str(image_id))
+
+
 def _load_split_folders(folders, shape, progress, stream):
     """(train, val, test) ImageSets from split folders sharing one class coding; a missing val is None,
     a missing test is carved from train as for a plain folder."""
