@@ -127,8 +127,8 @@ try:
 except InvalidValue as error:
     print(error.argument, error.value)
 """
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    env.pop("KERAS_DISTRIBUTION_NUM_PROCESSES", None)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KERAS_DISTRIBUTION_")}
+    env["KERAS_BACKEND"] = "jax"
     lines = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                            check=True).stdout.splitlines()
     assert lines == ["process_id 5", "process_id None", "coordinator None", "coordinator nohost",
