@@ -6,8 +6,16 @@ from pathlib import Path
 import numpy as np
 
 from keras_siamese.atomic import atomic_path, write_csv, write_json
-from keras_siamese.data.dataset import SPLIT_NAMES, ImageSet, Splits, as_image_set, concatenate, hold_out_classes
-from keras_siamese.data.folder import resize_images
+from keras_siamese.data.dataset import (
+    SPLIT_NAMES,
+    ImageSet,
+    Splits,
+    as_image_set,
+    concatenate,
+    hold_out_classes,
+    unknown_data,
+)
+from keras_siamese.data.folder import resize_image_set
 from keras_siamese.data.pairs import all_pairs, one_positive_one_negative
 from keras_siamese.data.sources import SOURCES, load_splits
 from keras_siamese.errors import SiameseError
@@ -36,12 +44,9 @@ def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, pro
     a folder's stay on disk with `stream` (see `load_splits`)."""
     if isinstance(data, (ImageSet, tuple)):
         data = as_image_set(data)
-        images = ImageSet(resize_images(data.images, model.input_image_shape), data.labels, data.class_names,
-                          data.ids)
-        return check_pairable(images, "the images"), {"name": "array"}
+        return check_pairable(resize_image_set(data, model.input_image_shape), "the images"), {"name": "array"}
     if data is not None and not isinstance(data, (str, Path, Splits)):
-        raise SiameseError(f"data must be a source name, a folder, an (images, labels) tuple, an ImageSet or "
-                           f"Splits; received {type(data).__name__}")
+        raise unknown_data(data)
     if split not in SPLIT_NAMES:
         raise SiameseError(f"--split {split!r}: choose one of {', '.join(SPLIT_NAMES)}")
     if data is None:

@@ -156,6 +156,12 @@ def class_split(labels, fraction, seed, keep=2):
     return np.flatnonzero(~out), np.flatnonzero(out)
 
 
+def unknown_data(data):
+    """The error for `data` of a kind no function takes."""
+    return SiameseError(f"data must be a source name, a folder, an (images, labels) tuple, an ImageSet or Splits; "
+                        f"received {type(data).__name__}")
+
+
 def as_image_set(data, argument="data"):
     """An ImageSet from an ImageSet or an `(images, labels)` tuple; SiameseError naming `argument` otherwise."""
     if isinstance(data, ImageSet):

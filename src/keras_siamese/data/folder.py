@@ -273,6 +273,11 @@ def should_stream(count, shape, stream="auto"):
     return budget.image_set_bytes(count, shape) > budget.stream_above()
 
 
+def resize_image_set(images, shape):
+    """An ImageSet with its images resized and converted to `shape` (see `resize_images`)."""
+    return ImageSet(resize_images(images.images, shape), images.labels, images.class_names, images.ids)
+
+
 def resize_images(images, shape):
     """uint8 images `(N, H, W, C)` resized and converted to `shape` = (height, width, channels);
     ImageFiles are resized as they are decoded."""

@@ -32,8 +32,17 @@ from keras_siamese.data.dataset import (
     hold_out_classes,
     pairable_split,
     to_uint8,
+    unknown_data,
 )
-from keras_siamese.data.folder import ImageFiles, check_folder, list_images, read_images, resize_images, stack_images
+from keras_siamese.data.folder import (
+    ImageFiles,
+    check_folder,
+    list_images,
+    read_images,
+    resize_image_set,
+    resize_images,
+    stack_images,
+)
 from keras_siamese.data.sources import load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.calibration import calibrate_model
@@ -95,13 +104,12 @@ def resolve_data(data: TrainingData, config: TrainConfig, progress=True) -> Spli
         if config.image_size or config.channels:  # arrays take the size and channels asked for, as folders do
             height, width, channels = images.image_shape
             shape = (*(config.image_size or (height, width)), config.channels or channels)
-            images = ImageSet(resize_images(images.images, shape), images.labels, images.class_names, images.ids)
+            images = resize_image_set(images, shape)
         fit, val = pairable_split(images.labels, config.val_fraction, config.seed)
         empty = images.subset([])
         return Splits(images.subset(fit), images.subset(val), empty, {"name": "array", "sizes": {}})
     if not isinstance(data, (str, Path)):
-        raise SiameseError(f"data must be a source name, a folder, an (images, labels) tuple, an ImageSet or "
-                           f"Splits; received {type(data).__name__}")
+        raise unknown_data(data)
     shape = (*(config.image_size or (None, None)), config.channels)
     return load_splits(data, config.data_dir, shape, config.seed, config.val_fraction, progress, config.stream)
 
