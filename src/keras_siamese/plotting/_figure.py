@@ -19,12 +19,15 @@ def new_figure(width, height, layout="constrained"):
 def save_figure(fig, path, dpi=120):
     """Write `fig` to `path` atomically; the format follows the suffix (PNG without one).
 
-    The figure is cleared afterwards, success or not: figures from
+    A figure without a layout engine is cropped to what it draws; one with
+    constrained layout already fits its canvas, and cropping it would draw it
+    twice. The figure is cleared afterwards, success or not: figures from
     `new_figure` are not tracked by pyplot, so nothing else holds them open.
     """
+    crop = "tight" if fig.get_layout_engine() is None else None
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:].lower() or "png",
-                        bbox_inches="tight", facecolor="white")
+                        bbox_inches=crop, facecolor="white")
     finally:
         fig.clear()
