@@ -204,3 +204,29 @@ def test_add_a_folder_then_search_an_enrolled_image(model, tmp_path, monkeypatch
     with pytest.raises(SiameseError, match="photos/5.png: already in the gallery"):
         gallery.add(tmp_path / "photos")  # refused before embedding anything
     assert len(gallery) == 9
+
+
+def test_index_holds_the_gallery_files_lock_from_reading_to_writing(model, tmp_path, monkeypatch):
+    """So a server enrolling into the same file waits, and neither loses the other's images."""
+    from keras_siamese import save_model
+    from keras_siamese.atomic import LOCK_SUFFIX
+    from keras_siamese.gallery.build import index_images
+
+    write_pngs(tmp_path / "photos")
+    path = save_model(model, tmp_path / "model.keras")
+    lock, held = tmp_path / f".g.npz{LOCK_SUFFIX}", []
+    load, save = Gallery.load.__func__, Gallery.save
+
+    def locked_load(cls, *args, **kwargs):
+        held.append(("load", lock.exists()))
+        return load(cls, *args, **kwargs)
+
+    def locked_save(self, *args):
+        held.append(("save", lock.exists()))
+        return save(self, *args)
+
+    monkeypatch.setattr(Gallery, "load", classmethod(locked_load))
+    monkeypatch.setattr(Gallery, "save", locked_save)
+    index_images(path, tmp_path / "photos" / "a", tmp_path / "g.npz", progress=False)
+    index_images(path, tmp_path / "photos" / "b", tmp_path / "g.npz", add=True, progress=False)
+    assert held == [("save", True), ("load", True), ("save", True)] and not lock.exists()

@@ -201,3 +201,100 @@ def test_a_real_server_on_localhost_answers_concurrent_clients(served, model):
             distances = list(pool.map(one, range(32)))
         assert distances == pytest.approx([expected] * 32, rel=1e-5)
         assert httpx.get(url + "/info").json()["batches"]["images"] == 64  # every image went through the batcher
+
+
+def test_enrolment_keeps_what_others_added_to_the_gallery_file(served, model, tmp_path):
+    client, _, _ = served
+    path = tmp_path / "known.npz"
+    elsewhere = Gallery.load(path, model)  # `siamese index --add` while the server runs
+    elsewhere.add(np.full((1, 12, 12, 1), 90, np.uint8), labels=["grey"], ids=["added-elsewhere"])
+    elsewhere.save(path)
+    found = client.post("/search", files={"image": ("q.png", png_bytes(np.full((12, 12), 90)))}, data={"k": "1"})
+    assert found.json()["neighbours"][0]["id"] == "added-elsewhere"  # searches see it
+    enrolled = client.post("/gallery", files={"images": ("new.png", png_bytes(np.full((12, 12), 200)))},
+                           data={"labels": "blank"}, headers={"Authorization": "Bearer secret"})
+    assert enrolled.json()["size"] == 14
+    assert Gallery.load(path, model).ids[12:] == ["added-elsewhere", "enrolled/00000013-new.png"]
+
+
+def test_a_failed_enrolment_leaves_no_rows_and_no_files(served, model, tmp_path, monkeypatch):
+    client, _, _ = served
+    token = {"Authorization": "Bearer secret"}
+    upload = {"images": ("new.png", png_bytes(np.full((12, 12), 200)))}
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Gallery, "save", full_disk)
+        failed = client.post("/gallery", files=upload, data={"labels": "blank"}, headers=token)
+    assert failed.status_code == 507 and "No space left on device" in failed.json()["detail"]
+    assert client.get("/info").json()["gallery"]["size"] == 12
+    assert not list((tmp_path / "known.npz.images").iterdir())
+    assert client.post("/gallery", files=upload, data={"labels": "blank"}, headers=token).json()["size"] == 13
+    assert len(Gallery.load(tmp_path / "known.npz", model)) == 13
+
+    (tmp_path / "other.npz.images").write_text("a file where the images folder goes")
+    app = create_app(model, Gallery(model), tmp_path / "other.npz", allow_enroll=True, token="secret")
+    with TestClient(app, raise_server_exceptions=False) as other:
+        blocked = other.post("/gallery", files=upload, data={"labels": "blank"}, headers=token)
+        assert blocked.status_code == 507 and "cannot store the enrolled images" in blocked.json()["detail"]
+        assert other.get("/info").json()["gallery"]["size"] == 0
+
+
+def test_a_gallery_the_server_starts_records_its_model(model, tmp_path, monkeypatch):
+    import uvicorn
+
+    from keras_siamese.gallery.gallery import recorded_model
+    from keras_siamese.serve.server import serve
+
+    model.save(tmp_path / "model.keras")
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **settings: started.update(app=app))
+    serve(tmp_path / "model.keras", tmp_path / "new.npz", allow_enroll=True, token="secret", port=0,
+          announce=lambda line: None)
+    with TestClient(started["app"]) as client:
+        enrolled = client.post("/gallery", files={"images": ("a.png", png_bytes(np.zeros((12, 12))))},
+                               data={"labels": "x"}, headers={"Authorization": "Bearer secret"})
+        assert enrolled.status_code == 200
+    assert recorded_model(tmp_path / "new.npz") == str((tmp_path / "model.keras").resolve())
+
+
+def test_uploads_are_limited_in_format_count_and_pixels(model, tmp_path, monkeypatch):
+    from keras_siamese import budget
+
+    monkeypatch.setenv(budget.MAX_PIXELS_ENV, "100")  # the app's own limit, not the environment's, applies
+    with TestClient(create_app(model, max_pixels=10_000), raise_server_exceptions=False) as client:
+        eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 12 12\n0 0 moveto\nshowpage\n"
+        refused = client.post("/embed", files={"images": ("a.eps", eps)})
+        assert refused.status_code == 415 and "accepted: PNG, JPEG" in refused.json()["detail"]
+        image = png_bytes(np.zeros((50, 50)))  # 2,500 pixels: over the environment's limit, within the app's
+        assert client.post("/embed", files={"images": ("a.png", image)}).status_code == 200
+        many = client.post("/embed", files=[("images", (f"{i}.png", png_bytes(np.zeros((12, 12)))))
+                                            for i in range(65)])
+        assert many.status_code == 413 and "65 images in one request; the limit is 64" in many.json()["detail"]
+
+
+def test_a_thumbnail_over_pillows_own_limit_is_refused(served, monkeypatch):
+    from PIL import Image
+
+    client, _, _ = served
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # the 12x12 gallery images are now "bombs" to Pillow
+    answer = client.get("/gallery/0/image")
+    assert answer.status_code == 413 and "too large for a thumbnail" in answer.json()["detail"]
+
+
+def test_a_token_without_enrolment_is_refused(model):
+    from keras_siamese.errors import SiameseError
+
+    with pytest.raises(SiameseError, match="--token .* needs --allow-enroll"):
+        create_app(model, token="secret")
+
+
+def test_the_micro_batcher_works_again_after_a_close():
+    """An app's lifespan closes its batcher at shutdown; the same app served again must still answer."""
+    batcher = MicroBatcher(lambda images: images.reshape(len(images), -1)[:, :1].astype(np.float32))
+    for value in (3, 4):
+        assert batcher.submit(np.full((1, 2, 2, 1), value)).result(10).tolist() == [[float(value)]]
+        batcher.close()
+    batcher.close()  # closing a closed one is harmless

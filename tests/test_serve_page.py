@@ -3,6 +3,7 @@ upload images, read what the page shows, keep a screenshot."""
 
 import os
 import shutil
+import time
 
 import httpx
 import pytest
@@ -91,3 +92,42 @@ def test_the_page_compares_and_searches_real_uploads(browser, tmp_path):
         assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
         if os.environ.get("SIAMESE_SCREENSHOT"):  # e.g. docs/serve_page.png for the README
             shutil.copy(screenshot, os.environ["SIAMESE_SCREENSHOT"])
+
+
+def test_the_page_shows_the_answer_to_the_latest_search_only(browser, tmp_path):
+    """A slow answer to an earlier request does not overwrite, or add to, the answer to a later one."""
+    import asyncio
+
+    from selenium.webdriver.common.by import By
+
+    model = tiny_model()
+    folder = gallery_folder(tmp_path / "known")
+    gallery = Gallery(model)
+    gallery.add(folder)
+    circle, square = sorted((folder / "circle").iterdir())[0], sorted((folder / "square").iterdir())[1]
+    app = create_app(model, gallery)
+    searches = []
+
+    async def first_search_slow(scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/search":
+            searches.append(scope["path"])
+            if len(searches) == 1:
+                await asyncio.sleep(3)
+        await app(scope, receive, send)
+
+    with running(first_search_slow) as url:
+        browser.get(url + "/")
+        wait_for(browser, lambda: "threshold" in text_of(browser, "#model-info"))
+        k = browser.find_element(By.ID, "search-k")
+        k.clear()
+        k.send_keys("3")
+        chooser = browser.find_element(By.ID, "search-image")
+        chooser.send_keys(str(circle))  # answered last
+        wait_for(browser, lambda: len(searches) == 1)
+        chooser.send_keys(str(square))
+        wait_for(browser, lambda: text_of(browser, "#search-result").startswith("match"))
+        assert text_of(browser, "#search-result").startswith("match: square")
+        time.sleep(4)  # the slow answer about the circle has arrived by now
+        cards = browser.find_elements(By.CSS_SELECTOR, "#neighbours li.neighbour")
+        assert text_of(browser, "#search-result").startswith("match: square")
+        assert [c.find_element(By.CLASS_NAME, "label").text for c in cards][:1] == ["square"] and len(cards) == 3

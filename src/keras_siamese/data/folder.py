@@ -93,12 +93,13 @@ def _readable(path):
         raise SiameseError(f"{path}: not a readable image ({error})") from None
 
 
-def _open_header(path, limit=None):
-    """`path` opened but not decoded; refused when its header gives more than `limit` pixels."""
+def _open_header(path, limit=None, formats=None):
+    """`path` opened but not decoded; refused when its header gives more than `limit` pixels, or when its
+    format is not one of `formats` (Pillow's names; default: any)."""
     limit = limit or budget.max_pixels()
     with _readable(path):
         try:
-            image = Image.open(path)
+            image = Image.open(path, formats=formats)
         except Image.DecompressionBombError as error:  # Pillow's own check, at twice MAX_IMAGE_PIXELS, came first
             pixels = declared_pixels(error)
             if pixels <= limit:
@@ -136,14 +137,15 @@ def _to_mode(image, mode):
     return image.convert(mode)
 
 
-def read_image(path, size, channels, max_pixels=None):
+def read_image(path, size, channels, max_pixels=None, formats=None):
     """One image file as uint8 `(height, width, channels)`, resized to `size` = (height, width).
 
     Files over `max_pixels` (default: budget.max_pixels()) are refused from their header,
     before decoding; threads decode together only while their pixels stay within it.
+    `formats` limits the formats accepted (Pillow's names; default: any).
     """
     limit = max_pixels or budget.max_pixels()
-    image = _open_header(path, limit)
+    image = _open_header(path, limit, formats)
     with _decoding.hold(image.width * image.height, limit):
         with _readable(path):
             image.load()

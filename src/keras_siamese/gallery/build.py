@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from keras_siamese.atomic import exclusive
 from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.gallery import Gallery, recorded_model
 
@@ -16,18 +17,19 @@ def index_images(model_path, data, output, add=False, approximate=None, data_dir
 
     check_output_file(output)
     model = load_model(model_path)
-    if add:
-        gallery = Gallery.load(output, model, approximate)
-    else:
-        gallery = Gallery(model, approximate, model_path=Path(model_path).resolve())
-    if Path(str(data)).is_dir():
-        added = gallery.add(data, progress=progress)
-    else:
-        splits = load_splits(data, data_dir, model.input_image_shape, progress=progress)
-        images = concatenate([splits.train, splits.val, splits.test])
-        labels = [images.class_names[code] for code in images.labels]
-        added = gallery.add(images.images, labels=labels, ids=[str(i) for i in images.ids], progress=progress)
-    gallery.save(output)
+    with exclusive(output):  # read to written: a server enrolling into the file meanwhile waits, and loses nothing
+        if add:
+            gallery = Gallery.load(output, model, approximate)
+        else:
+            gallery = Gallery(model, approximate, model_path=Path(model_path).resolve())
+        if Path(str(data)).is_dir():
+            added = gallery.add(data, progress=progress)
+        else:
+            splits = load_splits(data, data_dir, model.input_image_shape, progress=progress)
+            images = concatenate([splits.train, splits.val, splits.test])
+            labels = [images.class_names[code] for code in images.labels]
+            added = gallery.add(images.images, labels=labels, ids=[str(i) for i in images.ids], progress=progress)
+        gallery.save(output)
     return gallery, added
 
 

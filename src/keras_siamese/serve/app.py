@@ -24,10 +24,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_siamese.atomic import exclusive
 from keras_siamese.budget import max_pixels as budget_max_pixels
 from keras_siamese.data.folder import declared_pixels, read_image
 from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.fingerprint import model_fingerprint
+from keras_siamese.gallery.gallery import Gallery
 from keras_siamese.inference.compare import decide
 from keras_siamese.inference.embedding import embed_images
 from keras_siamese.metrics.neighbours import euclidean
@@ -36,6 +38,8 @@ from keras_siamese.serve.limits import BodyLimit
 
 MAX_REQUEST_BYTES = 10 * 2**20
 MAX_K = 100
+MAX_IMAGES = 64  # per request: each is decoded in full, up to the pixel limit
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # not EPS, which Pillow decodes with Ghostscript
 DEFAULT_K = 5
 THUMBNAIL = 160
 STATIC = resources.files("keras_siamese.serve") / "static"
@@ -63,6 +67,7 @@ class Service:
         self.shape = tuple(model.input_image_shape)
         self.gallery = gallery
         self.gallery_path = None if gallery_path is None else Path(gallery_path)
+        self.read_stamp = _stamp(self.gallery_path)  # the gallery file as this server last read or wrote it
         self.token = token
         self.fingerprint = gallery.fingerprint if gallery is not None else model_fingerprint(model)
         self.max_pixels = int(max_pixels or budget_max_pixels())  # uploads over it are refused from their header
@@ -72,22 +77,27 @@ class Service:
     def decode(self, data, name):
         """Uploaded bytes as a uint8 image of the model's shape; 413 over the pixel limit, 415 if not an image."""
         try:
-            with Image.open(NamedBytes(data, name)) as header:
+            with Image.open(NamedBytes(data, name), formats=UPLOAD_FORMATS) as header:
                 pixels = header.width * header.height
         except Image.DecompressionBombError as error:  # Pillow's own limit came first: its message has the size
             pixels = declared_pixels(error)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        except UnidentifiedImageError:
+            raise HTTPException(415, f"{name}: not a readable image (accepted: {', '.join(UPLOAD_FORMATS)})") from None
+        except (OSError, ValueError, SyntaxError) as error:
             raise HTTPException(415, f"{name}: not a readable image ({error})") from None
         if pixels > self.max_pixels:
             raise HTTPException(413, f"{name}: {pixels:,} pixels; the limit is {self.max_pixels:,} "
                                      f"(raise it with --max-pixels)")
         try:
-            return read_image(NamedBytes(data, name), self.shape[:2], self.shape[2])
+            return read_image(NamedBytes(data, name), self.shape[:2], self.shape[2], self.max_pixels,
+                              UPLOAD_FORMATS)
         except SiameseError as error:
             raise HTTPException(415, str(error)) from None
 
     async def embed(self, datas, names):
         """Embeddings of uploaded files' bytes, decoded off the event loop and embedded in a micro-batch."""
+        if len(datas) > MAX_IMAGES:
+            raise HTTPException(413, f"{len(datas)} images in one request; the limit is {MAX_IMAGES}")
         images = [await run_in_threadpool(self.decode, data, name) for data, name in zip(datas, names)]
         return await self.batcher.embed_async(np.stack(images))
 
@@ -96,34 +106,59 @@ class Service:
             raise HTTPException(409, "no gallery: start the server with --gallery (and --allow-enroll to build one)")
         return self.gallery
 
-    def search(self, embedding, k):
+    def current_gallery(self):
+        """The gallery, read again first when its file changed since this server last read or wrote it (an
+        `index --add` meanwhile, or another server). Call it holding `lock`."""
         gallery = self.need_gallery()
+        stamp = _stamp(self.gallery_path)
+        if stamp is not None and stamp != self.read_stamp:
+            self.gallery = Gallery.load(self.gallery_path, self.model, gallery.approximate)
+            self.read_stamp = stamp
+        return self.gallery
+
+    def search(self, embedding, k):
+        self.need_gallery()
         with self.lock:
-            result = gallery.search_embeddings(embedding[None], k)[0]
+            result = self.current_gallery().search_embeddings(embedding[None], k)[0]
         for neighbour in result["neighbours"]:
             neighbour["image_url"] = f"/gallery/{neighbour['index']}/image" if neighbour.pop("path") else None
         return {**result, "threshold": self.model.threshold}
 
     def enrol(self, datas, names, labels, embeddings):
-        """Store the uploads beside the gallery file, add them, and save the gallery atomically."""
-        gallery = self.need_gallery()
+        """Store the uploads beside the gallery file, add them to the gallery as its file holds it now, and
+        save it atomically. The file stays locked meanwhile, so no other writer's images are lost; a request
+        that fails leaves neither its files nor its rows, in memory or on disk."""
+        self.need_gallery()
         folder = self.gallery_path.with_name(self.gallery_path.name + ".images")
-        folder.mkdir(parents=True, exist_ok=True)
-        with self.lock:
+        with self.lock, exclusive(self.gallery_path):
+            gallery = self.current_gallery()
+            before = (gallery.model_path, gallery.approximate)
             paths, ids = [], []
             try:
+                folder.mkdir(parents=True, exist_ok=True)
                 for data, name in zip(datas, names):
                     path = folder / f"{len(gallery) + len(paths):08d}-{_safe_name(name)}"
                     path.write_bytes(data)
                     paths.append(str(path.resolve()))
                     ids.append(f"enrolled/{path.name}")
-            except OSError as error:  # none of this request's files stays
+                gallery.add_embeddings(embeddings, ids, labels, paths)
+                gallery.save(self.gallery_path)
+            except BaseException as error:
                 for written in paths:
                     Path(written).unlink(missing_ok=True)
-                raise HTTPException(507, f"cannot store the enrolled images: {error.strerror or error}") from None
-            gallery.add_embeddings(embeddings, ids, labels, paths)
-            gallery.save(self.gallery_path)
+                self.gallery = self.stored_gallery(*before)  # without this request's rows
+                if isinstance(error, OSError):
+                    raise HTTPException(507, f"cannot store the enrolled images: {error.strerror or error}") from None
+                raise
+            self.read_stamp = _stamp(self.gallery_path)
             return {"added": len(ids), "ids": ids, "size": len(gallery)}
+
+    def stored_gallery(self, model_path, approximate):
+        """The gallery as its file holds it (an empty one while there is no file)."""
+        self.read_stamp = _stamp(self.gallery_path)
+        if self.read_stamp is None:
+            return Gallery(self.model, approximate, model_path)
+        return Gallery.load(self.gallery_path, self.model, approximate)
 
     def info(self):
         import keras
@@ -167,9 +202,20 @@ class Service:
                     picture = picture.convert("RGBA" if "A" in picture.mode else "RGB")
                 out = io.BytesIO()
                 picture.save(out, "PNG")
+        except Image.DecompressionBombError:
+            raise HTTPException(413, f"gallery image {index}: too large for a thumbnail") from None
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise HTTPException(415, f"gallery image {index}: not readable ({error})") from None
         return out.getvalue()
+
+
+def _stamp(path):
+    """What identifies a file's version (inode, size, modification time), or None when there is no file."""
+    try:
+        status = os.stat(path)
+    except (OSError, TypeError):
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _safe_name(name, max_bytes=120):
@@ -189,9 +235,9 @@ def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token
     """
     if allow_enroll and gallery_path is None:
         raise SiameseError("--allow-enroll needs --gallery: the file enrolled images are saved to")
+    if token and not allow_enroll:
+        raise SiameseError("--token is the enrolment token: it needs --allow-enroll")
     if allow_enroll and gallery is None:
-        from keras_siamese.gallery.gallery import Gallery
-
         gallery = Gallery(model)
     token = (token or secrets.token_urlsafe(18)) if allow_enroll else None
     service = Service(model, gallery, gallery_path, token, max_pixels)

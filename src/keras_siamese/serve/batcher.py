@@ -22,36 +22,46 @@ class MicroBatcher:
         self.embed = embed
         self.max_batch = int(max_batch)
         self.batches = self.images = 0
-        self._queue = queue.Queue()
-        self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
-        self._worker.start()
+        self._worker = self._queue = None
+        self._starting = threading.Lock()
 
     def submit(self, images):
         """A Future of the embeddings `(n, D)` of the uint8 images `(n, H, W, C)`."""
         future = Future()
-        self._queue.put((np.asarray(images), future))
+        with self._starting:  # the worker starts with the first request, and again after `close`
+            if self._worker is None:  # each worker has a queue of its own
+                self._queue = queue.Queue()
+                self._worker = threading.Thread(target=self._run, args=(self._queue,), name="micro-batcher",
+                                                daemon=True)
+                self._worker.start()
+            self._queue.put((np.asarray(images), future))
         return future
 
     async def embed_async(self, images):
         return await asyncio.wrap_future(self.submit(images))
 
     def close(self):
-        self._queue.put(None)
-        self._worker.join()
+        """Stop the worker once the requests queued before are answered."""
+        with self._starting:
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                self._queue.put(None)
+        if worker is not None:
+            worker.join()
 
-    def _run(self):
+    def _run(self, jobs_queue):
         while True:
-            first = self._queue.get()
+            first = jobs_queue.get()
             if first is None:
                 return
             jobs, size = [first], len(first[0])
             while size < self.max_batch:
                 try:
-                    job = self._queue.get_nowait()
+                    job = jobs_queue.get_nowait()
                 except queue.Empty:
                     break
                 if job is None:
-                    self._queue.put(None)  # stop after this batch
+                    jobs_queue.put(None)  # stop after this batch
                     break
                 jobs.append(job)
                 size += len(job[0])

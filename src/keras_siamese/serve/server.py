@@ -43,6 +43,8 @@ def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enro
         gallery = Gallery.load(gallery_path, model)
     elif gallery_path is not None and not allow_enroll:
         raise SiameseError(f"{gallery_path}: gallery file not found (with --allow-enroll the server starts one)")
+    elif gallery_path is not None:  # a new gallery records its model, as `siamese index` does, for `search`
+        gallery = Gallery(model, model_path=Path(model_path).resolve())
     app = create_app(model, gallery, gallery_path, allow_enroll, token,
                      max_request_bytes or MAX_REQUEST_BYTES, max_pixels)
     served = app.state.service.gallery

@@ -2,6 +2,7 @@
 "use strict";
 
 let threshold = null;
+const latest = { compare: 0, search: 0 };  // each panel shows only the answer to its latest request
 
 function text(id, message, cls) {
   const element = document.getElementById(id);
@@ -45,13 +46,15 @@ async function compare() {
   const form = new FormData();
   form.append("image_a", a);
   form.append("image_b", b);
+  const request = ++latest.compare;
   try {
     const result = await call("/compare", form);
+    if (request !== latest.compare) return;
     const decision = result.decision ? `${result.decision} ` : "";
     text("compare-result", `${decision}— distance ${result.distance.toFixed(4)} (${describeThreshold()})`,
          result.decision || "");
   } catch (error) {
-    text("compare-result", "error: " + error.message, "error");
+    if (request === latest.compare) text("compare-result", "error: " + error.message, "error");
   }
 }
 
@@ -64,8 +67,11 @@ async function search() {
   const form = new FormData();
   form.append("image", image);
   form.append("k", document.getElementById("search-k").value || "5");
+  const request = ++latest.search;
   try {
     const result = await call("/search", form);
+    if (request !== latest.search) return;
+    list.replaceChildren();
     let heading = result.decision === "match" ? `match: ${result.label ?? result.neighbours[0].id}`
                 : result.decision === "unknown" ? "unknown: no gallery image within the threshold" : "nearest images";
     text("search-result", `${heading} (${describeThreshold()})`, result.decision || "");
@@ -92,7 +98,7 @@ async function search() {
       list.append(item);
     }
   } catch (error) {
-    text("search-result", "error: " + error.message, "error");
+    if (request === latest.search) text("search-result", "error: " + error.message, "error");
   }
 }
 
