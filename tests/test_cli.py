@@ -337,3 +337,25 @@ def test_a_validation_folder_is_kept_whatever_the_number_of_classes(tmp_path):
     trainer = Trainer(str(tmp_path / "split"), progress=False, epochs=1).prepare()
     assert len(trainer.splits.val) == 6 and trainer.splits.source["sizes"]["val"] == 6
     assert all("/val/" in str(path) for path in trainer.splits.val.ids)
+
+
+def test_file_names_that_are_not_utf8_are_written_and_printed_as_their_own_bytes(trained, tmp_path, capsysbinary):
+    import os
+
+    folder, model = trained
+    copy = tmp_path / "copy"
+    for source in sorted(folder.rglob("*.png")):
+        target = copy / source.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    latin = os.fsdecode(bytes(copy / "circle") + b"/caf\xe9.png")  # a Latin-1 name: not valid UTF-8
+    os.replace(next((copy / "circle").iterdir()), latin)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(model), "--data", str(copy), "--split", "all", "--output", str(out),
+                 "--quiet", "--episodes", "5"]) == 0
+    assert b"circle/caf\xe9.png" in (out / "distances.csv").read_bytes()
+    figure = tmp_path / "pairs.png"
+    assert main(["pairs", "--model", str(model), "--input", str(copy / "circle"), "--count", "8",
+                 "--output", str(figure)]) == 0
+    assert b"caf\xe9.png" in (tmp_path / "pairs.csv").read_bytes()
+    assert b"circle/caf\xe9.png" in capsysbinary.readouterr().out  # the figure drew it too, as caf\ufffd.png

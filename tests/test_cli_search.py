@@ -177,3 +177,32 @@ def test_evaluate_reports_open_set_identification(indexed, tmp_path, capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("open-set identification"))
     assert line.endswith(f"{expected['identification_rate']:.4f} identified at the threshold, "
                          f"{expected['unknown_rejection_rate']:.4f} of unknowns rejected")
+
+
+def test_search_draws_a_gallery_of_idx_files_from_its_data_dir(indexed, tmp_path, capsys, monkeypatch):
+    from keras_siamese.data import idx
+    from keras_siamese.data.folder import resize_images
+    from test_data_idx import tiny_arrays, write_tiny_folder
+
+    _, model, _ = indexed
+    data_dir = write_tiny_folder(tmp_path / "idx")
+    assert main(["index", "--model", str(model), "--data", "mnist", "--data-dir", str(data_dir), "--output",
+                 str(tmp_path / "g.npz"), "--quiet"]) == 0
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("search downloaded MNIST instead of reading --data-dir")
+
+    monkeypatch.setattr(idx, "fetch", no_download)
+    drawn = {}
+    monkeypatch.setattr("keras_siamese.plotting.montage.plot_search_montage",
+                        lambda queries, results, images, path, names: drawn.update(results=results, images=images))
+    query = tmp_path / "q.png"
+    Image.fromarray(tiny_arrays()[0][0]).save(query)
+    assert main(["search", "--gallery", str(tmp_path / "g.npz"), str(query), "-k", "3", "--output",
+                 str(tmp_path / "m.png"), "--data-dir", str(data_dir)]) == 0
+    train_x = tiny_arrays()[0]
+    shape = load_model(model).input_image_shape
+    for neighbour, image in zip(drawn["results"][0]["neighbours"], drawn["images"][0]):
+        _, split, row = neighbour["id"].split(":")
+        source = train_x if split == "train" else tiny_arrays()[2]
+        np.testing.assert_array_equal(image, resize_images(source[int(row)][None, ..., None], shape)[0])

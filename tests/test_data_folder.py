@@ -469,3 +469,52 @@ def test_a_folder_named_like_a_built_in_source_is_pointed_out(tmp_path, monkeypa
     assert load_splits("mnist-sample", progress=False).source["name"] == "mnist-sample"
     assert "for the folder of that name give ./mnist-sample" in capsys.readouterr().err
     assert load_splits("./mnist-sample", progress=False).source["name"] == "folder"
+
+
+@pytest.mark.parametrize("maxval, value, expected", [(65535, 200, 1), (65535, 65535, 255), (1023, 1023, 255),
+                                                     (1023, 512, 128)])
+def test_sixteen_bit_pgm_is_scaled_by_its_maxval_not_its_brightest_pixel(tmp_path, maxval, value, expected):
+    """Pillow opens a PGM with a maxval over 255 as mode "I" scaled to 0..65535 (not "I;16")."""
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(f"P5\n2 2\n{maxval}\n".encode() + np.full(4, value, ">u2").tobytes())
+    assert folders.read_image(path, (2, 2), 1).max() == expected
+
+
+def test_grey_and_colour_pngs_with_a_transparent_colour_are_composited_on_white(tmp_path):
+    grey = Image.new("L", (2, 1), 0)
+    grey.putpixel((1, 0), 90)
+    grey.save(tmp_path / "grey.png", transparency=0)  # a tRNS chunk: the value 0 is transparent
+    colour = Image.new("RGB", (2, 1), (10, 20, 30))
+    colour.putpixel((1, 0), (200, 100, 50))
+    colour.save(tmp_path / "colour.png", transparency=(10, 20, 30))
+    assert folders.read_image(tmp_path / "grey.png", (1, 2), 1).ravel().tolist() == [255, 90]
+    assert folders.read_image(tmp_path / "colour.png", (1, 2), 3).reshape(2, 3).tolist() == [[255, 255, 255],
+                                                                                               [200, 100, 50]]
+
+
+def test_an_unreadable_class_folder_is_an_error_not_a_missing_class(tmp_path, monkeypatch):
+    import os
+
+    write_folder(tmp_path / "data", classes=("a", "b", "c"), per_class=4)
+    scandir = os.scandir
+
+    def denied(path="."):
+        if Path(path) == tmp_path / "data" / "c":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(SiameseError, match=r"data/c: cannot read the folder \(Permission denied\)"):
+        load_splits(tmp_path / "data", progress=False)
+    with pytest.raises(SiameseError, match="cannot read the folder"):
+        folders.list_images(tmp_path / "data")
+
+
+@pytest.mark.parametrize("train_name, test_name", [("Train", "Test"), ("training", "testing"), ("TRAIN", "testing")])
+def test_split_folders_in_other_letter_cases_and_long_names(tmp_path, train_name, test_name):
+    root = tmp_path / "layout"
+    write_folder(root / train_name, classes=("circle", "square", "cross"), per_class=6)
+    write_folder(root / test_name, classes=("circle", "square"), per_class=2)
+    splits = load_splits(root, seed=0, progress=False)
+    assert splits.train.class_names == ["circle", "cross", "square"]  # the digits' classes, not the splits
+    assert len(splits.test) == 4 and all(Path(p).parent.parent.name == test_name for p in splits.test.ids)

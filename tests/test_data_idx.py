@@ -422,3 +422,34 @@ def test_load_splits_rejects_labels_beyond_the_class_list(tmp_path):
 def test_load_splits_mnist_missing_data_dir(tmp_path):
     with pytest.raises(SiameseError, match="absent: data folder not found"):
         load_splits("mnist", data_dir=tmp_path / "absent")
+
+
+def test_read_idx_sizes_that_overflow_64_bits_are_a_length_error(tmp_path):
+    raw = b"\0\0\x08\x03" + (2**22).to_bytes(4, "big") + (2**21).to_bytes(4, "big") * 2  # product 2**64
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gz(raw))
+    with pytest.raises(SiameseError, match="IDX header says shape"):
+        idx.read_idx(path)
+
+
+def test_fetch_falls_through_a_mirror_that_does_not_speak_http(offline, servers, files, monkeypatch):
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"garbage\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    good = servers()
+    monkeypatch.setitem(idx.MIRRORS, "mnist", [f"http://127.0.0.1:{listener.getsockname()[1]}/", good.url])
+    try:
+        idx.fetch("mnist", timeout=5)
+    finally:
+        listener.close()
+    assert cache_listing(offline) == sorted(files)

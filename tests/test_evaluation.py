@@ -126,3 +126,17 @@ def test_evaluate_and_calibrate_take_the_tuple_train_takes(tiny_arrays):
     assert ks.calibrate(model, (images, labels))["accuracy"] > 0
     with pytest.raises(ks.SiameseError, match="ks.load_model the file"):
         ks.calibrate("model.keras", (images, labels))
+
+
+def test_a_recorded_data_folder_missing_here_is_found_as_on_any_machine(tmp_path):
+    """A model trained on downloaded MNIST records its cache folder; elsewhere that folder is not there."""
+    from types import SimpleNamespace
+
+    from keras_siamese.evaluation import default_source
+
+    here = SimpleNamespace(info={"data": {"name": "mnist", "path": str(tmp_path)}})
+    elsewhere = SimpleNamespace(info={"data": {"name": "mnist", "path": str(tmp_path / "gone")}})
+    sample = SimpleNamespace(info={"data": {"name": "mnist-sample", "path": str(tmp_path)}})
+    assert default_source(here) == ("mnist", str(tmp_path))
+    assert default_source(elsewhere) == ("mnist", None)  # then Debian's copy, the cache, or a download
+    assert default_source(sample) == ("mnist-sample", None)  # it reads no folder

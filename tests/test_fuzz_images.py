@@ -99,3 +99,13 @@ def test_random_bytes(data, channels):
 @pytest.mark.parametrize("seed", range(len(SEEDS)))
 def test_every_seed_file_reads(seed):
     assert read_bytes(SEEDS[seed], (8, 8), 3).shape == (8, 8, 3)
+
+
+DAMAGED_EXIF = sorted((Path(__file__).parent / "data" / "damaged_exif").iterdir())
+
+
+@pytest.mark.parametrize("path", DAMAGED_EXIF, ids=[p.name for p in DAMAGED_EXIF])
+def test_damaged_exif_metadata(path):
+    """Files whose EXIF block a fuzzer damaged (found by mutating the block of a JPEG and a TIFF with an
+    orientation tag): Pillow raised TypeError and struct.error from them, past the one-line errors."""
+    check(path.read_bytes(), (8, 8), 1)

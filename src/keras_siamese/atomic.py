@@ -205,7 +205,8 @@ def _finite(value):
 
 def write_csv(path, header, rows):
     """Write `header` and `rows` (sequences; None as an empty cell) as CSV, atomically, streaming."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+    # file names that are not valid UTF-8 reach Python as surrogates: written back as their own bytes
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(("" if v is None else v for v in row) for row in rows)

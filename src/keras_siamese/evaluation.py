@@ -36,7 +36,8 @@ def default_source(model):
     if data.get("name") in (None, "array"):
         return None, None
     reads_dir = data["name"] in SOURCES and SOURCES[data["name"]].reads_dir
-    return data["name"], data.get("path") if reads_dir else None
+    path = data.get("path") if reads_dir else None
+    return data["name"], path if path and Path(path).is_dir() else None  # else found as on any machine
 
 
 def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True, stream="auto"):

@@ -149,6 +149,9 @@ def terminate_as_interrupt():
 def main(argv=None):
     """Entry point: parse, run one command, and turn input errors into one line and exit status 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as their own bytes, as ls does
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     selected = next((a for a in argv if not a.startswith("-")), None)
     if selected in {command_name(c) for c in COMMANDS}:
         import_backend_quietly()  # the full parser reads the registries, which import Keras

@@ -12,6 +12,8 @@ def add_parser(commands):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="query image files")
     p.add_argument("-k", type=positive_int, default=5, help="neighbours per query (default 5)")
     p.add_argument("--output", help="also draw a montage of each query beside its neighbours (PNG)")
+    p.add_argument("--data-dir", help="for the montage of a gallery of mnist / fashion-mnist (index --data): the "
+                                      "folder of its four IDX .gz files, when it was indexed from one")
     p.set_defaults(run=run)
     return p
 
@@ -53,7 +55,7 @@ def run(args):
         from keras_siamese.data.sources import SourceImages
         from keras_siamese.plotting.montage import plot_search_montage
 
-        sources = SourceImages()  # a named source's images (index --data mnist-sample) have ids, not files
+        sources = SourceImages(args.data_dir)  # a named source's images (index --data mnist) have ids, not files
 
         def picture(neighbour):
             path = neighbour["path"]

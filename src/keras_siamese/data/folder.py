@@ -3,13 +3,14 @@
 import contextlib
 import os
 import re
+import struct
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from keras_siamese import budget
 from keras_siamese.data.dataset import ImageSet, to_uint8
@@ -29,13 +30,18 @@ def _files(root):
     """Every non-hidden file under `root`, sorted; linked folders are followed, except a link back to a
     folder above it (a loop)."""
     found, above = [], {str(root): frozenset()}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_unreadable_folder, followlinks=True):
         chain = above.pop(dirpath) | {os.path.realpath(dirpath)}
         dirnames[:] = [name for name in dirnames if not name.startswith(".")
                        and os.path.realpath(os.path.join(dirpath, name)) not in chain]
         above.update((os.path.join(dirpath, name), chain) for name in dirnames)
         found += [Path(dirpath) / name for name in filenames if not name.startswith(".")]
     return sorted(found)
+
+
+def _unreadable_folder(error):
+    """os.walk's errors, which it would skip silently, dropping a class or its images."""
+    raise SiameseError(f"{error.filename}: cannot read the folder ({error.strerror or error})")
 
 
 def check_folder(root):
@@ -89,8 +95,8 @@ def _readable(path):
         yield
     except FileNotFoundError:
         raise SiameseError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
-        raise SiameseError(f"{path}: not a readable image ({error})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError, struct.error) as error:
+        raise SiameseError(f"{path}: not a readable image ({error})") from None  # TypeError: a damaged TIFF
 
 
 def _open_header(path, limit=None, formats=None):
@@ -122,15 +128,35 @@ def _too_large(path, pixels, limit):
         f"{path}: {pixels} pixels, over the limit of {limit:,} (raise it with --max-pixels or {budget.MAX_PIXELS_ENV})")
 
 
+SIXTEEN_BIT_AS_I = ("PNG", "PPM")  # formats whose 16-bit grey Pillow opens as mode "I", at full scale 65535
+
+
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+          5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}  # by EXIF orientation
+
+
+def upright(image):
+    """`image` turned as its EXIF orientation says. Pillow's `exif_transpose` also rewrites the EXIF block,
+    which raises on damaged metadata; here damaged metadata is only ignored."""
+    try:
+        orientation = image.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - any parse error of the metadata: there is no orientation to apply
+        return image
+    turn = _TURNS.get(orientation) if isinstance(orientation, int) else None
+    return image if turn is None else image.transpose(turn)
+
+
 def _to_mode(image, mode):
     """`image` (loaded) in mode "L" or "RGB": upright (EXIF), transparency on white, wide grey scaled to 0..255."""
     if "exif" in image.info or "Raw profile type exif" in image.info or image.format == "TIFF":  # else no orientation
-        image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = upright(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode in ("P", "L", "RGB") and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image.alpha_composite(rgba)
-    if image.mode.startswith("I;16"):  # 16-bit grey: its full scale is 65535, whatever the brightest pixel
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format in SIXTEEN_BIT_AS_I):
+        # 16-bit grey: its full scale is 65535, whatever the brightest pixel
         image = Image.fromarray(np.rint(np.asarray(image, dtype=np.float32) / 257).astype(np.uint8))
     elif image.mode.startswith(("I", "F")):  # 32-bit or float grey: convert("L") would clip at 255
         image = Image.fromarray(to_uint8(np.asarray(image)))
@@ -333,14 +359,20 @@ def scan_classes(root):
     return paths, names
 
 
-SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+SPLIT_FOLDERS = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
 
 
 def split_folders(root):
-    """`{split: folder}` when `root` is laid out as `train/` plus `val/` (or `valid/`, `validation/`) and/or
-    `test/`, each of class subfolders; {} for a plain folder of class subfolders."""
+    """`{split: folder}` when `root` is laid out as `train/` (or `training/`) plus `val/` (or `valid/`,
+    `validation/`) and/or `test/` (or `testing/`), in any letter case, each of class subfolders; {} for a
+    plain folder of class subfolders."""
     root = Path(root)
-    found = {split: next((root / name for name in names if (root / name).is_dir()), None)
+    try:
+        subfolders = {entry.name.lower(): Path(entry.path) for entry in sorted(os.scandir(root), key=lambda e: e.name)
+                      if entry.is_dir()}
+    except OSError:
+        return {}
+    found = {split: next((subfolders[name] for name in names if name in subfolders), None)
              for split, names in SPLIT_FOLDERS.items()}
     found = {split: folder for split, folder in found.items() if folder is not None}
     return found if "train" in found and len(found) > 1 else {}

@@ -2,6 +2,8 @@
 
 import gzip
 import hashlib
+import http.client
+import math
 import os
 import urllib.error
 import urllib.request
@@ -76,7 +78,7 @@ def read_idx(path):
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
-    if len(raw) != header + int(np.prod(shape)):
+    if len(raw) != header + math.prod(shape):  # Python's integers: no wrap-around on a crafted header
         raise SiameseError(f"{path}: IDX header says shape {shape} but the file holds {len(raw) - header} bytes")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
@@ -147,7 +149,7 @@ def _download(name, filename, expected, target, timeout):
                 if actual != expected:
                     raise ValueError(f"SHA-256 mismatch (got {actual[:12]}..., expected {expected[:12]}...)")
             return
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             errors.append(f"{url}: {getattr(error, 'reason', error)}")
     raise SiameseError(
         f"could not download {filename} for {name} into {target.parent} ({'; '.join(errors)}); "

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from keras_siamese.atomic import atomic_path
 
@@ -16,6 +17,11 @@ def new_figure(width, height, layout="constrained"):
     return Figure(figsize=(width, height), layout=layout)
 
 
+def drawable(text):
+    """`text` with each undecodable byte of a file name (a surrogate) shown as the replacement character."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def save_figure(fig, path, dpi=120):
     """Write `fig` to `path` atomically; the format follows the suffix (PNG without one).
 
@@ -25,6 +31,8 @@ def save_figure(fig, path, dpi=120):
     `new_figure` are not tracked by pyplot, so nothing else holds them open.
     """
     crop = "tight" if fig.get_layout_engine() is None else None
+    for text in fig.findobj(Text):  # a file or folder name that is not UTF-8 holds surrogates no font can draw
+        text.set_text(drawable(text.get_text()))
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:].lower() or "png",

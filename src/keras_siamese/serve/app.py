@@ -22,11 +22,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from keras_siamese.atomic import exclusive
 from keras_siamese.budget import max_pixels as budget_max_pixels
-from keras_siamese.data.folder import declared_pixels, read_image
+from keras_siamese.data.folder import declared_pixels, read_image, upright
 from keras_siamese.errors import SiameseError
 from keras_siamese.gallery.fingerprint import model_fingerprint
 from keras_siamese.gallery.gallery import Gallery
@@ -196,7 +196,7 @@ class Service:
             with Image.open(gallery.paths[index]) as image:
                 if image.width * image.height > self.max_pixels:
                     raise HTTPException(413, f"gallery image {index}: too large for a thumbnail")
-                picture = ImageOps.exif_transpose(image)
+                picture = upright(image)
                 picture.thumbnail((THUMBNAIL, THUMBNAIL))
                 if picture.mode not in ("L", "RGB", "RGBA"):
                     picture = picture.convert("RGBA" if "A" in picture.mode else "RGB")
