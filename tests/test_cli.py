@@ -237,8 +237,36 @@ def test_an_interrupted_run_resumes_from_the_command_line(trained, tmp_path, cap
     assert main(["train", "--data", str(folder), "--output", str(out), *QUICK[:-1], "--epochs", "2", "--quiet"]) == 130
     capsys.readouterr()
     monkeypatch.setattr(checkpoint, "save", real_save)
+
+    def interrupt_before_an_epoch_ends(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # a new run stopped before its first checkpoint: the hint is the old run's
+        patch.setattr("keras_siamese.training.trainer.Trainer.fit", interrupt_before_an_epoch_ends)
+        assert main(["train", "--data", str(folder), "--output", str(out), *QUICK]) == 130
+    assert (f"no epoch of this run finished; {out} still holds the earlier interrupted run (siamese train --resume "
+            f"{out} continues that one)") in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--max-pixels", "100000000", "--quiet"]) == 0  # a reading limit
+    capsys.readouterr()
+    monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
+    assert main(["train", "--data", str(folder), "--output", str(out), *QUICK[:-1], "--epochs", "2", "--quiet"]) == 130
+    capsys.readouterr()
+    monkeypatch.setattr(checkpoint, "save", real_save)
     assert main(["train", "--data", str(folder), "--output", str(out), *QUICK]) == 0  # a new run, not a resume
     assert f"note: {out} holds an interrupted run; this run replaces it" in capsys.readouterr().err
+
+
+def test_settings_the_loss_would_not_read_are_refused(tmp_path, capsys):
+    for argv, message in (
+        (["--margin", "0.5"], "--margin is not used by loss 'supcon' (it applies to in-batch, triplet, contrastive)"),
+        (["--mining", "batch-hard"], "--mining is not used by loss 'supcon' (it applies to triplet)"),
+        (["--recipe", "seed", "--temperature", "0.5"], "--temperature is not used by loss 'contrastive'"),
+        (["--recipe", "seed", "--images-per-class", "4"], "--images-per-class is not used by loss 'contrastive', "
+                                                          "which trains on pairs"),
+        (["--unlabeled", ".", "--ssl-weight", "0"], "--ssl-weight must be above 0 with unlabelled images"),
+    ):
+        assert main(["train", *argv, "--output", str(tmp_path / "never")]) == 2
+        assert message in error_line(capsys) and not (tmp_path / "never").exists()
 
 
 def test_colour_folder_keeps_colour_when_only_the_size_is_given(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import synthetic_images
 from keras_siamese import SiameseError, load_model, train
-from keras_siamese.training.callbacks import batch_norm_layers, refresh_batch_norm
+from keras_siamese.training.callbacks import ValidationMetrics, batch_norm_layers, refresh_batch_norm
 from keras_siamese.training.config import make_config
 
 TINY = dict(epochs=1, batch_size=16, images_per_class=4, embedding_dim=8, val_fraction=0.25, progress=False)
@@ -52,7 +52,8 @@ def test_seed_recipe_is_the_tutorial():
 
 @pytest.mark.parametrize("loss", ["contrastive", "bce", "in-batch", "triplet", "supcon"])
 def test_every_loss_trains_to_a_finite_model(tmp_path, tiny_arrays, loss):
-    result = train(tiny_arrays, output=None, loss=loss, **TINY)
+    pairs = loss in ("contrastive", "bce")  # batches of pairs: no images per class to choose
+    result = train(tiny_arrays, output=None, loss=loss, **{**TINY, "images_per_class": None if pairs else 4})
     assert np.isfinite(result.history["loss"]).all()
     assert result.model.threshold is not None and np.isfinite(result.model.threshold)
 
@@ -164,7 +165,7 @@ def test_auto_validation_split_is_by_image_below_the_class_count():
 def test_config_round_trips_through_its_record():
     from keras_siamese.training.config import TrainConfig, make_config
 
-    config = make_config("seed", image_size=(20, 24), mining="batch_hard")
+    config = make_config("seed", image_size=(20, 24), loss="triplet", mining="batch_hard")
     assert config.mining == "batch-hard"  # one spelling
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(SiameseError, match="Received: settings='colour'"):
@@ -229,7 +230,7 @@ def test_transform_classes_train_but_never_validate(tiny_arrays):
     assert auto.config.epochs == make_config().epochs_for(2 * len(auto.splits.train))
     trainer.fit().finish()
     assert np.isfinite(trainer.history["val_loss"]).all()
-    validation = trainer.callbacks[0]
+    (validation,) = [c for c in trainer.callbacks if isinstance(c, ValidationMetrics)]
     assert validation.batches.max() < len(trainer.splits.val)  # validation batches index real images only
     assert trainer.record["settings"]["transform_classes"] == "flips"
 
@@ -269,3 +270,28 @@ def test_data_of_an_unknown_kind_or_unsortable_labels_are_named(tiny_arrays):
 def test_arrays_take_the_image_size_and_channels_asked_for(tiny_arrays):
     result = train(tiny_arrays, output=None, **{**TINY, "image_size": (16, 20), "channels": 3})
     assert result.model.input_image_shape == (16, 20, 3)
+
+
+def test_a_diverged_run_stops_and_writes_no_model(tmp_path, tiny_arrays):
+    from keras_siamese.training import checkpoint
+
+    settings = {**TINY, "images_per_class": None, "epochs": 3}  # pairs: the seed recipe's loss
+    with pytest.raises(SiameseError, match=r"training diverged: the loss was (nan|inf) in epoch 1; try a lower "
+                                           r"--learning-rate \(it was 1e\+30\)"):
+        train(tiny_arrays, output=tmp_path / "out", recipe="seed", learning_rate=1e30, **settings)
+    assert not (tmp_path / "out" / "model.keras").exists()
+    assert not (tmp_path / "out" / checkpoint.STATE).exists()  # no diverged epoch was saved to resume from
+
+
+def test_without_a_validation_split_a_note_says_what_that_means(tiny_arrays, capsys):
+    train(tiny_arrays, output=None, **{**TINY, "val_fraction": 0.0})
+    assert "note: no validation split (--val-fraction 0, or too few classes to hold any out): no early stopping, " \
+           "and the threshold is calibrated on training pairs" in capsys.readouterr().err
+
+
+def test_unlabelled_arrays_beside_streamed_images_are_refused_before_training(tmp_path):
+    from conftest import write_folder
+
+    folder = write_folder(tmp_path / "images", per_class=6)
+    with pytest.raises(SiameseError, match="unlabeled: images in memory cannot train beside images streamed"):
+        train(folder, output=None, stream=True, unlabeled=np.zeros((4, 16, 16, 1), np.uint8), **TINY)

@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from keras_siamese.cli._options import add_data_options, counted, image_size, random_seed
@@ -41,7 +42,8 @@ def add_parser(commands):
     model.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                        help="scale embeddings to unit length")
     model.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                       help="random shifts, rotations, zooms (default: on below 10,000 training images)")
+                       help="random shifts, rotations, zooms (default: on below 10,000 training images; off in the "
+                            "seed recipe)")
     model.add_argument("--transform-classes", type=canonical, choices=list(TRANSFORM_CLASSES),
                        help="train each class's transformed images as further classes, which carries better to "
                             f"classes never trained on; {TRANSFORM_CLASSES.describe()}")
@@ -96,7 +98,7 @@ def add_parser(commands):
     return p
 
 
-RESUME_FLAGS = ("help", "resume", "quiet", "coordinator", "num_processes", "process_id")  # what may come with it
+RESUME_FLAGS = ("help", "resume", "quiet", "max_pixels", "coordinator", "num_processes", "process_id")  # allowed
 
 
 def run(args):
@@ -117,15 +119,20 @@ def run(args):
         from keras_siamese.training.replicas import join_hosts
 
         join_hosts(args.coordinator, args.num_processes, args.process_id)
+    began = time.time()
     try:
         if args.resume:
             result = resume(args.resume, progress=not args.quiet)
         else:
             result = train(args.data, output=output, recipe=args.recipe, progress=not args.quiet, **settings)
     except KeyboardInterrupt:
-        if (Path(output) / "checkpoint.json").is_file():
+        checkpoint = Path(output) / "checkpoint.json"
+        if checkpoint.is_file() and (args.resume or checkpoint.stat().st_mtime >= began):
             print(f"the last finished epoch is saved; continue with: siamese train --resume {output}",
                   file=sys.stderr)
+        elif checkpoint.is_file():  # this run had finished no epoch: the checkpoint is the earlier run's
+            print(f"no epoch of this run finished; {output} still holds the earlier interrupted run "
+                  f"(siamese train --resume {output} continues that one)", file=sys.stderr)
         raise
     if not result.paths:  # a process other than 0 of a run on several hosts: process 0 reports
         return

@@ -47,6 +47,8 @@ class Checkpoint(keras.callbacks.Callback):
             stopping.best_weights = restored[1]
 
     def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", 0.0)):  # a diverged epoch: the last finite one stays saved
+            return
         for key, value in (logs or {}).items():
             self.logged.setdefault(key, []).append(float(value))
         history = {key: [*self.trainer.history.get(key, []), *values] for key, values in self.logged.items()}

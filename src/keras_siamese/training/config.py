@@ -119,6 +119,8 @@ class TrainConfig:
         check(self.ssl_weight is None or self.ssl_weight >= 0, "ssl_weight", self.ssl_weight, "must be 0 or more")
         check(self.loss == "supcon" or not self.two_views, "loss", self.loss,
               "must be 'supcon' for the self-supervised term (ssl_weight, unlabeled)")
+        check(self.unlabeled is None or self.two_views, "ssl_weight", self.ssl_weight,
+              "must be above 0 with unlabelled images: they train through the self-supervised term alone")
         LOSSES[self.loss].make(self)  # the loss checks its own values (margin, temperature, ...)
         parse_rule(self.calibrate)
         return self
@@ -205,7 +207,7 @@ RECIPES.add("seed", dict(
     tower="seed", embedding_dim=48, normalize=False, loss="contrastive", margin=1.0,
     learning_rate=1e-3, schedule="constant", augment=False, batch_size=64, epochs=100, patience=None,
     mixed_precision=False,
-), "the tutorial's exact settings")
+), "the tutorial's settings (README: what differs)")
 
 
 def _check_known(settings):
@@ -223,8 +225,22 @@ def make_config(recipe="default", **overrides):
     """A validated TrainConfig: the recipe's settings, then every override that is not None."""
     recipe = RECIPES.name(recipe)
     _check_known(overrides)
-    settings = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
-    return TrainConfig(recipe=recipe, **settings).validate()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = TrainConfig(recipe=recipe, **{**RECIPES[recipe], **given}).validate()
+    _check_used(config, {k: v for k, v in given.items() if v != default_value(k, recipe)})
+    return config
+
+
+def _check_used(config, changed):
+    """InvalidValue for a changed setting that the run's loss would not read (a margin with supcon...)."""
+    spec = LOSSES[config.loss]
+    for name, value in changed.items():
+        users = [loss for loss in LOSSES if name in LOSSES[loss].settings]
+        if users and name not in spec.settings:
+            raise InvalidValue(name, value, f"is not used by loss '{config.loss}' (it applies to "
+                                            f"{', '.join(users)})")
+        if name == "images_per_class" and spec.takes_pairs:
+            raise InvalidValue(name, value, f"is not used by loss '{config.loss}', which trains on pairs")
 
 
 def default_value(name, recipe="default"):

@@ -34,20 +34,23 @@ class Objective:
 
 @dataclass(frozen=True)
 class LossSpec:
-    """A registered loss: `make(config)` builds it; `takes_pairs` says which batches it trains on."""
+    """A registered loss: `make(config)` builds it; `takes_pairs` says which batches it trains on;
+    `settings` are the TrainConfig fields it reads."""
 
     make: Callable
     takes_pairs: bool
+    settings: tuple = ()
 
 
 LOSSES = Registry("loss")
-LOSSES.add("supcon", LossSpec(lambda c: SupervisedContrastiveLoss(c.temperature), False),
+LOSSES.add("supcon", LossSpec(lambda c: SupervisedContrastiveLoss(c.temperature), False, ("temperature",)),
            "supervised contrastive over every pair of the batch (default)")
 LOSSES.add("in-batch", LossSpec(
-    lambda c: InBatchContrastiveLoss(c.margin, c.pos_margin, c.pos_bound, c.neg_bound), False),
-    "contrastive over all pairs of the batch")
-LOSSES.add("triplet", LossSpec(lambda c: TripletLoss(c.margin, c.mining), False), "triplet with --mining")
-LOSSES.add("contrastive", LossSpec(lambda c: ContrastiveLoss(c.margin), True),
+    lambda c: InBatchContrastiveLoss(c.margin, c.pos_margin, c.pos_bound, c.neg_bound), False,
+    ("margin", "pos_margin", "pos_bound", "neg_bound")), "contrastive over all pairs of the batch")
+LOSSES.add("triplet", LossSpec(lambda c: TripletLoss(c.margin, c.mining), False, ("margin", "mining")),
+           "triplet with --mining")
+LOSSES.add("contrastive", LossSpec(lambda c: ContrastiveLoss(c.margin), True, ("margin",)),
            "the seed's pairwise loss, margin 1, label 1 = same")
 LOSSES.add("bce", LossSpec(lambda c: keras.losses.BinaryCrossentropy(), True),
            "binary cross-entropy on a learned sigmoid of the distance")

@@ -146,6 +146,9 @@ def unlabeled_images(source, shape, progress=True, stream=False):
     if isinstance(source, (str, Path)):
         paths = list_images(source)
         return ImageFiles(paths, shape) if stream else read_images(paths, shape[:2], shape[2], progress)
+    if stream:
+        raise SiameseError("unlabeled: images in memory cannot train beside images streamed from disk; give a "
+                           "folder of them, or stream=False")
     images = to_uint8(source)
     return resize_images(images[..., None] if images.ndim == 3 else images, shape)
 
@@ -202,8 +205,14 @@ class Trainer:
         # across hosts the weights are arrays no one process can read: validation waits for the end
         self.validate_each_epoch = self.validate and process_count() == 1
         if not self.validate and len(splits.val):  # too small to validate on: train on it instead
+            print(f"note: the validation split (size {len(splits.val)}) cannot form both same- and "
+                  "different-class pairs; it trains too, there is no early stopping, and the threshold is "
+                  "calibrated on training pairs", file=sys.stderr)
             splits = Splits(concatenate([splits.train, splits.val]), splits.val.subset([]), splits.test,
                             splits.source)
+        elif not self.validate:
+            print("note: no validation split (--val-fraction 0, or too few classes to hold any out): no early "
+                  "stopping, and the threshold is calibrated on training pairs", file=sys.stderr)
         splits.source["sizes"] = {name: len(splits.split(name)) for name in ("train", "val", "test")}  # as trained
         self.splits = splits
         self.unlabeled = None if self.unlabeled_source is None else unlabeled_images(
@@ -263,7 +272,8 @@ class Trainer:
         """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics.
         With `checkpoint` (a folder), the state is saved there at every epoch end (see `restore`)."""
         stream = EpochStream(self.batches, initial_epoch)
-        self.callbacks = self.validation_callbacks() if self.validate_each_epoch else []
+        self.callbacks = [keras.callbacks.TerminateOnNaN()]
+        self.callbacks += self.validation_callbacks() if self.validate_each_epoch else []
         if checkpoint is not None and process_count() == 1:
             self.callbacks.append(Checkpoint(self, checkpoint))
         try:
@@ -283,6 +293,10 @@ class Trainer:
             raise
         for key, values in fit.history.items():
             self.history.setdefault(key, []).extend(float(v) for v in values)
+        losses = self.history.get("loss", [])
+        if losses and not np.isfinite(losses[-1]):
+            raise SiameseError(f"training diverged: the loss was {losses[-1]} in epoch {len(losses)}; try a lower "
+                               f"--learning-rate (it was {self.config.learning_rate:g})")
         return self
 
     def validation_callbacks(self):
