@@ -238,6 +238,21 @@ def test_read_image_of_missing_file(tmp_path):
         folders.read_image(tmp_path / "gone.png", (4, 4), 1)
 
 
+def test_a_pipe_or_a_device_is_refused_before_reading(tmp_path):
+    """Opening a named pipe waits for a writer (and ignored SIGTERM meanwhile); /dev/zero never ends."""
+    import os
+    import signal
+
+    os.mkfifo(tmp_path / "pipe.png")
+    signal.alarm(20)  # a regression would block: fail instead
+    try:
+        for path in (tmp_path / "pipe.png", Path("/dev/zero")):
+            with pytest.raises(SiameseError, match="not a regular file"):
+                folders.read_image(path, (4, 4), 1)
+    finally:
+        signal.alarm(0)
+
+
 def test_one_class_loads_but_cannot_train(tmp_path):
     root = write_folder(tmp_path / "images", classes=("only",), per_class=8)
     splits = load_splits(root, progress=False)

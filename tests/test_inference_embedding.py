@@ -118,3 +118,27 @@ def test_default_batch_size_follows_the_image_area():
     assert default_batch_size((28, 28, 1)) == 1024
     assert default_batch_size((64, 64, 3)) == 256
     assert default_batch_size((224, 224, 3)) == 16
+
+
+def test_one_grey_image_for_a_colour_model_is_named_not_a_numpy_error():
+    colour = SiameseModel(build_tower("seed", (16, 17, 3), 8))
+    with pytest.raises(SiameseError, match=r"an array of shape \(16, 17\) reads as 16 images of shape \(17,\); "
+                                           r"the model takes \(16, 17, 3\)"):
+        embed(colour, np.zeros((16, 17), np.uint8))
+    assert embed(colour, [np.zeros((16, 17), np.uint8)]).shape == (1, 8)  # in a list it is converted
+
+
+def test_a_bare_tower_embeds_but_cannot_compare_calibrate_recenter_or_evaluate():
+    import keras_siamese as ks
+
+    model = SiameseModel(build_tower("seed", (12, 12, 1), 4), threshold=1.0)
+    images = np.zeros((6, 12, 12, 1), np.uint8)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    assert ks.embed(model.tower, images).shape == (6, 4)
+    for call in (lambda: ks.compare(model.tower, images[0], images[1]),
+                 lambda: ks.calibrate(model.tower, (images, labels)),
+                 lambda: ks.recenter(model.tower, images),
+                 lambda: ks.evaluate(model.tower, (images, labels))):
+        with pytest.raises(SiameseError, match=r"received a bare tower \(Functional\), which has no threshold"):
+            call()
+    assert model.threshold == 1.0 and not hasattr(model.tower, "threshold")  # nothing was half-changed

@@ -97,7 +97,7 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     `output`, writes metrics.json, distances.csv, roc.png,
     distance_histogram.png and embedding_map.png there. Returns the metrics dict.
     """
-    model = as_model(model)
+    model = as_model(model, siamese=True)
     if output is not None:  # before the slow part, not after it
         check_map_method(map_method)
         check_output_folder(output)

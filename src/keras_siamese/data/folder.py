@@ -3,6 +3,7 @@
 import contextlib
 import os
 import re
+import stat
 import struct
 import threading
 import warnings
@@ -104,6 +105,8 @@ def _open_header(path, limit=None, formats=None):
     format is not one of `formats` (Pillow's names; default: any)."""
     limit = limit or budget.max_pixels()
     with _readable(path):
+        if isinstance(path, (str, os.PathLike)) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise SiameseError(f"{path}: not a regular file")  # a pipe would block the read, a device never end
         try:
             image = Image.open(path, formats=formats)
         except Image.DecompressionBombError as error:  # Pillow's own check, at twice MAX_IMAGE_PIXELS, came first

@@ -34,7 +34,7 @@ def calibrate_model(model, images, rule="accuracy", split="val", source=None, ba
     if isinstance(model, (str, Path)):
         raise SiameseError("calibrate sets the threshold of a model in memory: ks.load_model the file, calibrate, "
                            "then ks.save_model it")
-    model, images = as_model(model), as_image_set(images, "images")
+    model, images = as_model(model, siamese=True), as_image_set(images, "images")
     pairs, same = calibration_pairs(images.labels)
     distances = pair_distances(embed_images(model, images.images, batch_size), pairs)
     threshold, figures = calibrate_threshold(distances, same, rule)
@@ -71,7 +71,7 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
 
     from keras_siamese.models.siamese import SiameseModel
 
-    model = as_model(model)
+    model = as_model(model, siamese=True)
     images = getattr(images, "images", images)  # an ImageSet's images
     if isinstance(images, tuple) and len(images) == 2 and np.ndim(images[1]) == 1 and np.ndim(images[0]) >= 3 \
             and len(images[0]) == len(images[1]):  # (images, labels), as `calibrate_model` takes them

@@ -27,7 +27,7 @@ def distances(model, images_a, images_b):
 
 def compare(model, image_a, image_b):
     """Distance of two images, and the decision when the model is calibrated (`distances` for batches)."""
-    model = as_model(model)
+    model = as_model(model, siamese=True)
     pair = distances(model, image_a, image_b)
     if len(pair) != 1:
         raise SiameseError(f"compare takes one image on each side; received {len(pair)} pairs (ks.distances "

@@ -19,8 +19,9 @@ def tower_of(model):
     return getattr(model, "tower", model)
 
 
-def as_model(model):
-    """`model` itself, or the model in a model file; SiameseError for anything else."""
+def as_model(model, siamese=False):
+    """`model` itself, or the model in a model file; SiameseError for anything else. A bare tower passes
+    (it embeds) unless `siamese`: then it must be a SiameseModel (a threshold, a distance, a record)."""
     if isinstance(model, (str, Path)):
         from keras_siamese.inference.model_io import load_model
 
@@ -28,6 +29,9 @@ def as_model(model):
     if not hasattr(tower_of(model), "input_shape"):
         raise SiameseError(f"model must be a SiameseModel (ks.load_model) or a model file; received "
                            f"{type(model).__name__}")
+    if siamese and not hasattr(model, "tower"):
+        raise SiameseError(f"model must be a SiameseModel (ks.load_model) or a model file; received a bare tower "
+                           f"({type(model).__name__}), which has no threshold: wrap it, SiameseModel(tower)")
     return model
 
 
@@ -63,7 +67,7 @@ def as_image_batch(images, shape, progress=False):
     if batch.ndim < 2 or batch.dtype == object:
         raise SiameseError(f"images must be an image (H, W[, C]), a batch (N, H, W[, C]), image files or PIL "
                            f"images; received {type(images).__name__} of shape {batch.shape}")
-    if batch.shape in (tuple(shape), tuple(shape[:2])):
+    if batch.shape == tuple(shape) or (batch.shape == tuple(shape[:2]) and shape[2] == 1):
         batch = batch.reshape(1, *shape)  # one image
     elif batch.ndim == 3 and shape[2] == 1:
         batch = batch[..., None]  # (N, H, W) grayscale

@@ -3,7 +3,10 @@
 Conventions: label 1 means a same-class pair, 0 a different-class pair; a smaller
 distance means more similar; a pair is accepted as "same" when
 `distance < threshold`. Every threshold returned here reproduces its figures
-under that strict rule, so it never splits pairs of equal distance.
+under that strict rule, so it never splits pairs of equal distance, except the
+equal error rate's: the rate where false accepts and false rejects cross, and
+its distance, are interpolated between the two cuts either side of the
+crossing, as the EER is defined; no single cut need reach it.
 """
 
 import numpy as np
