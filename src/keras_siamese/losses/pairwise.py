@@ -1,7 +1,10 @@
 """Pair masks and per-anchor reductions over one batch of embeddings, for in-batch losses.
 
 The in-batch losses return one value per anchor (row of the batch), as Keras losses
-do per sample, so that `reduction` and `sample_weight` apply to them.
+do per sample, so that `reduction` and `sample_weight` apply to them. Their labels
+are class codes: Keras hands `y_true` to a loss in the loss's dtype, so codes are
+compared as floats, exact below 2**24 in float32 (2**11 in float16, 2**8 in
+bfloat16). Training passes codes 0..classes-1; map other labels to codes first.
 """
 
 from keras import ops
