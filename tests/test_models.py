@@ -107,3 +107,19 @@ def test_model_file_round_trip_keeps_threshold_and_outputs(tmp_path):
     assert loaded.calibration == {"rule": "accuracy", "accuracy": 0.9}
     np.testing.assert_allclose(ops.convert_to_numpy(loaded([x, x[::-1]])), before, rtol=1e-5, atol=1e-6)
     assert load_model(path).input_image_shape == (12, 12, 1)
+
+
+def test_a_tower_of_variable_size_or_feature_maps_is_refused():
+    import keras
+
+    from keras_siamese import SiameseError, SiameseModel
+
+    image = keras.Input((12, 12, 1))
+    with pytest.raises(SiameseError, match=r"tower must output one embedding vector per image, \(N, D\); its "
+                                           r"output is \(None, 10, 10, 4\)"):
+        SiameseModel(keras.Model(image, keras.layers.Conv2D(4, 3)(image)))
+    free = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(free))
+    with pytest.raises(SiameseError, match=r"tower must take images of a fixed size .*its input is "
+                                           r"\(None, None, None, 3\)"):
+        SiameseModel(keras.Model(free, pooled))

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_siamese.errors import SiameseError
 from keras_siamese.models.layers import EuclideanDistance
 
 
@@ -18,6 +19,7 @@ class SiameseModel(keras.Model):
 
     def __init__(self, tower, threshold=None, calibration=None, info=None, **kwargs):
         super().__init__(**kwargs)
+        _check_tower(tower)
         self.tower = tower
         self.distance = EuclideanDistance(dtype="float32", name="distance")
         self.threshold = None if threshold is None else float(threshold)
@@ -60,3 +62,18 @@ class SiameseModel(keras.Model):
         config = dict(config)
         config["tower"] = keras.saving.deserialize_keras_object(config["tower"])
         return cls(**config)
+
+
+def _check_tower(tower):
+    """SiameseError unless `tower` is a built model taking images of one size, `(N, H, W, C)`, to vectors
+    `(N, D)`: every command embeds and resizes to that size, and the distance compares vectors."""
+    try:
+        inputs, outputs = tuple(tower.input_shape), tuple(tower.output_shape)
+    except (AttributeError, ValueError) as error:
+        raise SiameseError(f"tower must be a built Keras model of one input and one output ({error})") from None
+    if len(inputs) != 4 or None in inputs[1:]:
+        raise SiameseError(f"tower must take images of a fixed size (N, height, width, channels); its input is "
+                           f"{inputs}")
+    if len(outputs) != 2 or outputs[1] is None:
+        raise SiameseError(f"tower must output one embedding vector per image, (N, D); its output is {outputs} "
+                           "(end it with pooling or Flatten, then Dense)")
