@@ -30,6 +30,14 @@ def test_identical_inputs_give_finite_gradients():
     assert np.isfinite(weights).all()
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_l2_normalize_in_half_precision_keeps_zero_and_tiny_vectors_finite(dtype):
+    x = np.array([[0.0, 0.0], [1e-4, 1e-4], [3.0, 4.0]], np.float32)
+    out = ops.convert_to_numpy(ops.cast(L2Normalize(dtype=dtype)(x), "float32"))
+    assert np.isfinite(out).all()  # float16: 1e-12 rounds to 0, and (1e-4)^2 too: 0/0 and x/0 before
+    np.testing.assert_allclose(out, [[0, 0], [2 ** -0.5, 2 ** -0.5], [0.6, 0.8]], atol=1e-2)
+
+
 def test_l2_normalize_gives_unit_rows():
     x = np.array([[3.0, 4.0], [0.0, 2.0]], "float32")
     np.testing.assert_allclose(ops.convert_to_numpy(L2Normalize()(x)), [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)

@@ -36,8 +36,11 @@ class EuclideanDistance(keras.layers.Layer):
 
 
 def unit_length(vectors, epsilon):
-    """`vectors` scaled to length 1 along the last axis (the squared length clamped below at `epsilon`)."""
-    return vectors / clamped_sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True), epsilon)
+    """`vectors` scaled to length 1 along the last axis (the squared length clamped below at `epsilon`),
+    computed in float32 at least: in float16 an epsilon of 1e-12 is 0, and small squared lengths too."""
+    dtype = keras.backend.standardize_dtype(vectors.dtype)
+    wide = ops.cast(vectors, "float32") if dtype in ("float16", "bfloat16") else vectors
+    return ops.cast(wide / clamped_sqrt(ops.sum(ops.square(wide), axis=-1, keepdims=True), epsilon), dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_siamese")
