@@ -138,6 +138,11 @@ def test_mixed_precision_trains_the_tower_in_half_precision(tiny_arrays):
     assert (conv.compute_dtype, conv.variable_dtype) == (half, "float32")
     assert np.isfinite(result.history["loss"]).all() and np.isfinite(result.model.threshold)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored after building
+    from keras_siamese.training.trainer import Trainer
+
+    optimizer = Trainer(tiny_arrays, mixed_precision=True, **TINY).prepare().build().objective.model.optimizer
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (half == "float16")  # float16 (PyTorch) scales its loss; bfloat16 has float32's range
 
 
 def test_class_level_validation_holds_out_whole_classes_training_never_sees():

@@ -244,7 +244,10 @@ class Trainer:
                                          images_bytes=train.images.nbytes, in_batch=not self.objective.takes_pairs)
             rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
             loss = self.objective.loss if self.objective.takes_pairs else self.replicas.loss(self.objective.loss)
-            self.objective.model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+            optimizer = keras.optimizers.Adam(rate)
+            if config.mixed_precision and keras.config.backend() == "torch":  # float16 gradients can underflow;
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # the policy is no longer set here
+            self.objective.model.compile(optimizer=optimizer, loss=loss)
         self.local = self.replicas.local_tower(tower, self.make_tower)
         return self
 
