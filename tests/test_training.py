@@ -201,6 +201,15 @@ def test_a_batch_larger_than_the_data_is_clamped_with_a_note(tiny_arrays, capsys
     assert "--batch-size 100,000 is more than the" in capsys.readouterr().err
 
 
+def test_a_batch_size_that_is_not_whole_classes_is_rounded_with_a_note(tiny_arrays, capsys):
+    from keras_siamese.training.trainer import Trainer
+
+    trainer = Trainer(tiny_arrays, **{**TINY, "batch_size": 18}).prepare().build()
+    assert trainer.batches.rows == 16
+    assert "note: batches hold 4 classes x 4 images = 16, the nearest to --batch-size 18 in whole classes" in \
+        capsys.readouterr().err
+
+
 def test_transform_classes_default_to_rotate_180_for_small_sets_and_in_batch_losses():
     from keras_siamese.training.config import AUGMENT_BELOW, TrainConfig, make_config
 

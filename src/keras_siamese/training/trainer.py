@@ -239,6 +239,12 @@ class Trainer:
             self.objective = build_objective(self.model, config)
             self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled,
                                         config.transforms)
+            if not self.objective.takes_pairs:
+                classes, per_class = classes_and_images_per_batch(
+                    config, len(np.unique(train.labels)) * (len(config.transforms) + 1))
+                if classes * per_class != config.batch_size:
+                    print(f"note: batches hold {classes} classes x {per_class} images = {classes * per_class}, "
+                          f"the nearest to --batch-size {config.batch_size} in whole classes", file=sys.stderr)
             self.distribute_batches()
             budget.check_training_memory(tower, images_per_step(self.batches, config) // self.replicas.count,
                                          images_bytes=train.images.nbytes, in_batch=not self.objective.takes_pairs)
