@@ -413,3 +413,30 @@ def test_class_names_differing_in_non_ascii_letters_get_distinct_file_names():
     assert safe_name("café") != safe_name("cafè")
     assert safe_name("cafe\u0301") == safe_name("café")  # one spelling, composed or not
     assert class_file_names(["a/b", "a:b", "x"]) == ["a_b_0", "a_b_1", "x"]
+
+
+def test_images_already_in_memory_are_not_counted_again_for_the_training_step(monkeypatch, tmp_path):
+    """Available memory is measured after the images are loaded, so it already leaves them out."""
+    import keras_siamese as ks
+    from conftest import synthetic_images
+
+    images, labels = synthetic_images(classes=3, per_class=12)
+    monkeypatch.setattr(budget, "training_memory", lambda *args, **kwargs: 1_000)
+    monkeypatch.setattr(budget, "available_memory", lambda: 2_000)  # room for the step, not for the images again
+    assert images.nbytes > 2_000
+    ks.train((images, labels), output=None, epochs=1, batch_size=12, images_per_class=4, embedding_dim=8,
+             progress=False)
+
+
+def test_a_containers_reclaimable_page_cache_counts_as_available(tmp_path):
+    (tmp_path / "meminfo").write_text("MemTotal: 100000000 kB\nMemAvailable: 90000000 kB\n")
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text("2000000000\n")
+    (cgroup / "memory.current").write_text("1900000000\n")  # mostly the page cache of files just read
+    (cgroup / "memory.stat").write_text("anon 300000000\nfile 1600000000\ninactive_file 1500000000\n")
+    assert budget.available_memory(tmp_path / "meminfo", cgroup) == 2_000_000_000 - 1_900_000_000 + 1_500_000_000
+    (cgroup / "memory.stat").unlink()  # without the statistics: the plain difference
+    assert budget.available_memory(tmp_path / "meminfo", cgroup) == 100_000_000
+    (cgroup / "memory.max").write_text("max\n")  # no limit: the system's figure
+    assert budget.available_memory(tmp_path / "meminfo", cgroup) == 90_000_000 * 1024

@@ -51,6 +51,24 @@ def test_cached_files_decode_once(folder):
         ImageFiles(paths, (16, 16, 1))[0]
 
 
+def test_a_full_disk_stops_the_cache_not_the_run(folder, monkeypatch):
+    import os
+
+    paths = list_images(folder)
+    files = ImageFiles(paths, (16, 16, 1)).cached()
+    first = files[[0, 1]]
+
+    def no_space(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", no_space)
+    later = files[[2, 3]]  # decoded, not stored: the cache stopped
+    assert files.cache.full and list(np.flatnonzero(files.cache.filled)) == [0, 1]
+    monkeypatch.undo()
+    np.testing.assert_array_equal(files[[0, 1, 2, 3]], np.concatenate([first, later]))
+    np.testing.assert_array_equal(later, ImageFiles(paths, (16, 16, 1))[[2, 3]])
+
+
 def test_streamed_splits_match_in_memory_ones(folder):
     streamed = load_splits(folder, shape=(16, 16, 1), stream=True)
     held = load_splits(folder, shape=(16, 16, 1), stream=False)

@@ -45,27 +45,42 @@ def decode_memory(limit=None):
     return (limit or max_pixels()) * BYTES_PER_DECODED_PIXEL
 
 
-def available_memory():
+def available_memory(meminfo="/proc/meminfo", cgroup="/sys/fs/cgroup"):
     """Bytes this process may still take: the smaller of the system's available memory and the
-    room left under a cgroup (container) limit; None where neither can be read."""
+    room left under a cgroup (container) limit; None where neither can be read. The cgroup's
+    inactive file pages (a page cache the kernel reclaims first) count as room, as `docker stats`
+    counts them."""
     candidates = []
     try:
-        with open("/proc/meminfo") as f:
+        with open(meminfo) as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     candidates.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
     try:
-        with open("/sys/fs/cgroup/memory.max") as f:
+        with open(f"{cgroup}/memory.max") as f:
             limit = f.read().strip()
-        with open("/sys/fs/cgroup/memory.current") as f:
+        with open(f"{cgroup}/memory.current") as f:
             used = int(f.read().strip())
         if limit != "max":
-            candidates.append(max(int(limit) - used, 0))
+            candidates.append(max(int(limit) - used + _reclaimable(cgroup), 0))
     except (OSError, ValueError):
         pass
     return min(candidates) if candidates else None
+
+
+def _reclaimable(cgroup):
+    """The cgroup's inactive file pages in bytes (0 where memory.stat cannot be read)."""
+    try:
+        with open(f"{cgroup}/memory.stat") as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == "inactive_file":
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def format_bytes(count):
@@ -150,9 +165,9 @@ def training_memory(tower, batch_images, in_batch=False):
     return 4 * floats
 
 
-def check_training_memory(tower, batch_images, images_bytes=0, in_batch=False):
-    """Refuse a run whose training step (see training_memory) plus `images_bytes` of data cannot fit."""
+def check_training_memory(tower, batch_images, in_batch=False):
+    """Refuse a run whose training step (see training_memory) cannot fit in the memory still available."""
     shape = "x".join(str(d) for d in tower.input_shape[1:])
-    check_memory(training_memory(tower, batch_images, in_batch) + images_bytes,
+    check_memory(training_memory(tower, batch_images, in_batch),
                  f"training on batches of {batch_images:,} images of {shape}",
                  "lower --batch-size or --image-size")

@@ -25,6 +25,7 @@ class PixelCache:
         self.fd = handle
         os.ftruncate(handle, count * self.row_bytes)  # sparse until written
         self.filled = np.zeros(count, bool)
+        self.full = False
 
     @classmethod
     def fits(cls, count, shape):
@@ -36,7 +37,15 @@ class PixelCache:
         return np.frombuffer(data, np.uint8).reshape(self.shape)
 
     def write(self, row, pixels):
-        os.pwrite(self.fd, np.ascontiguousarray(pixels, np.uint8).tobytes(), row * self.row_bytes)
+        """Store row `row`. Once the disk is full (the file is sparse: its space was not taken when made,
+        and other writers share the disk), writing stops and the rows not stored are decoded again."""
+        if self.full:
+            return
+        try:
+            os.pwrite(self.fd, np.ascontiguousarray(pixels, np.uint8).tobytes(), row * self.row_bytes)
+        except OSError:  # ENOSPC, EDQUOT, EIO: a cache is worth no failed run
+            self.full = True
+            return
         self.filled[row] = True
 
     def __del__(self):

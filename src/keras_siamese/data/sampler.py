@@ -13,9 +13,11 @@ class ClassBalancedSampler:
     of each guarantees P*K*(K-1)/2 positive pairs. Classes are drawn without
     replacement within a batch, with probability proportional to their size, and
     each class deals its images from a shuffled queue, so an epoch of
-    `len(labels) // (P*K)` batches sees nearly every image once. A class with
-    fewer than K images repeats some of them. Epoch `e`'s batches depend on
-    (seed, e) alone.
+    `len(labels) // (P*K)` batches sees nearly every image once while no class
+    holds more than 1/P of the images. A larger class still comes at most once a
+    batch, K images: an epoch then sees only part of it, and the others more than
+    once. A class with fewer than K images repeats some of them. Epoch `e`'s
+    batches depend on (seed, e) alone.
     """
 
     def __init__(self, labels, classes_per_batch, images_per_class, seed=0, batches_per_epoch=None):

@@ -246,8 +246,9 @@ class Trainer:
                     print(f"note: batches hold {classes} classes x {per_class} images = {classes * per_class}, "
                           f"the nearest to --batch-size {config.batch_size} in whole classes", file=sys.stderr)
             self.distribute_batches()
+            # the images are loaded by now (or stay on disk): available memory already leaves them out
             budget.check_training_memory(tower, images_per_step(self.batches, config) // self.replicas.count,
-                                         images_bytes=train.images.nbytes, in_batch=not self.objective.takes_pairs)
+                                         in_batch=not self.objective.takes_pairs)
             rate = SCHEDULES[config.schedule](config.learning_rate, config.epochs * len(self.batches))
             loss = self.objective.loss if self.objective.takes_pairs else self.replicas.loss(self.objective.loss)
             optimizer = keras.optimizers.Adam(rate)
