@@ -387,3 +387,47 @@ def test_file_names_that_are_not_utf8_are_written_and_printed_as_their_own_bytes
                  "--output", str(figure)]) == 0
     assert b"caf\xe9.png" in (tmp_path / "pairs.csv").read_bytes()
     assert b"circle/caf\xe9.png" in capsysbinary.readouterr().out  # the figure drew it too, as caf\ufffd.png
+
+
+def test_calibrate_of_a_missing_model_makes_no_folder_and_an_unreadable_one_is_an_io_error(trained, tmp_path,
+                                                                                           capsys, monkeypatch):
+    from keras_siamese.inference import model_io
+
+    assert main(["calibrate", "--model", str(tmp_path / "nosuch" / "model.keras")]) == 2
+    assert error_line(capsys).endswith("nosuch/model.keras: model file not found")
+    assert not (tmp_path / "nosuch").exists()
+
+    _, model = trained
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(model_io, "open", denied, raising=False)  # as a file this user may not read
+    assert main(["compare", "--model", str(model), "a.png", "b.png"]) == 1
+    assert error_line(capsys) == f"siamese compare: error: {model}: Permission denied"
+
+
+def test_the_data_help_names_each_commands_default(capsys):
+    for command, default in (("train", "default: mnist-sample"), ("evaluate", "default: the model's training source")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert f"or a folder of class subfolders ({default})" in text and "embedded, default" not in text
+
+
+def test_pairs_show_opens_its_window_once_the_figure_and_table_are_written(trained, tmp_path, monkeypatch, capsys):
+    folder, model = trained
+    figure = tmp_path / "pairs.png"
+    seen = {}
+
+    def window_closed_with_ctrl_c(*args, **kwargs):
+        seen.update(figure=figure.is_file(), table=(tmp_path / "pairs.csv").is_file())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("keras_siamese.plotting.pairs.show_pairs", window_closed_with_ctrl_c)
+    assert main(["pairs", "--model", str(model), "--input", str(folder), "--count", "3", "--output", str(figure),
+                 "--show"]) == 130
+    assert seen == {"figure": True, "table": True}
+    with open(tmp_path / "pairs.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
+    capsys.readouterr()

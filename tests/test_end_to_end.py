@@ -39,3 +39,12 @@ def test_console_script_train_samples_pairs_compare(tmp_path):
 
     broken = run("compare", "--model", "out/history.json", str(images[0]), str(images[1]), cwd=tmp_path)
     assert broken.returncode == 2 and broken.stderr.count("\n") == 1 and "history.json" in broken.stderr
+
+
+def test_an_unknown_keras_backend_is_one_line(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "no-such-backend", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    answer = subprocess.run([SIAMESE, "compare", "--model", "m.keras", "a.png", "b.png"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr
+    assert answer.stderr.strip().startswith("siamese compare: error: the Keras backend no-such-backend cannot be "
+                                            "imported")

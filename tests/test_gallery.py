@@ -230,3 +230,18 @@ def test_index_holds_the_gallery_files_lock_from_reading_to_writing(model, tmp_p
     index_images(path, tmp_path / "photos" / "a", tmp_path / "g.npz", progress=False)
     index_images(path, tmp_path / "photos" / "b", tmp_path / "g.npz", add=True, progress=False)
     assert held == [("save", True), ("load", True), ("save", True)] and not lock.exists()
+
+
+def test_streaming_holds_at_most_prefetch_plus_one_batches(monkeypatch):
+    import time
+
+    from keras_siamese.data import stream
+
+    started = []
+    monkeypatch.setattr(stream, "_read_batch", lambda paths, size, channels: started.append(paths) or
+                        np.zeros((len(paths), *size, channels), np.uint8))
+    batches = stream.stream_images([f"{i}.png" for i in range(30)], (2, 2), 1, batch_size=3, prefetch=2)
+    next(batches)  # the caller holds one batch...
+    time.sleep(0.3)  # (every batch submitted by now has started)
+    assert len(started) == 3  # ...while 2 more are decoded or decoding
+    assert sum(len(b) for b in batches) == 27

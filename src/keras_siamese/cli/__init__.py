@@ -154,7 +154,16 @@ def main(argv=None):
             stream.reconfigure(errors="surrogateescape")
     selected = next((a for a in argv if not a.startswith("-")), None)
     if selected in {command_name(c) for c in COMMANDS}:
-        import_backend_quietly()  # the full parser reads the registries, which import Keras
+        try:
+            import_backend_quietly()  # the full parser reads the registries, which import Keras
+        except KeyboardInterrupt:
+            print(f"siamese {selected}: interrupted", file=sys.stderr)
+            return 130
+        except (ImportError, ValueError) as error:  # KERAS_BACKEND names an unknown or uninstalled backend
+            backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+            print(f"siamese {selected}: error: the Keras backend {backend} cannot be imported ({error}); install "
+                  "it, or set KERAS_BACKEND to an installed one", file=sys.stderr)
+            return 2
     parser = build_parser(selected)
     args = parser.parse_args(argv)
     try:

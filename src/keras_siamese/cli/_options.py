@@ -62,12 +62,11 @@ def _number(text, kind):
         raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text}") from None
 
 
-def add_data_options(parser, default="mnist-sample", help_default=None, stream=False):
+def add_data_options(parser, default="mnist-sample", help_default="default: mnist-sample", stream=False):
     """--data and --data-dir; with `stream`, --stream/--no-stream for commands that can leave a folder on disk."""
     parser.add_argument(
         "--data", default=default,
-        help="mnist-sample (embedded, default), mnist, fashion-mnist, or a folder of class subfolders"
-        + (f" ({help_default})" if help_default else ""),
+        help=f"mnist-sample (embedded), mnist, fashion-mnist, or a folder of class subfolders ({help_default})",
     )
     parser.add_argument("--data-dir", help="read mnist / fashion-mnist from this folder of the four IDX .gz files")
     if stream:

@@ -40,6 +40,8 @@ def run(args):
 
     parse_rule(args.rule)  # fail before any slow work
     output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model")
+    if not Path(args.model).is_file():
+        load_model(args.model)  # its one-line error, before the lock below makes the output's folder
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
         if args.recenter == "embedding":

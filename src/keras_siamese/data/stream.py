@@ -12,8 +12,9 @@ def stream_images(paths, size, channels, batch_size, prefetch=2):
     """Yield uint8 batches `(n <= batch_size, height, width, channels)` of `paths`, in order.
 
     `prefetch` threads each decode a whole batch, so at most `prefetch + 1`
-    batches are held at once: memory stays bounded however many files there
-    are, and the next batches decode while the caller works on the current one.
+    batches are held at once (those decoding and the caller's): memory stays
+    bounded however many files there are, and the next batches decode while the
+    caller works on the current one.
     (One thread per batch: a pool per batch contends for the GIL and was slower.)
     """
     starts = iter(range(0, len(paths), batch_size))
@@ -25,7 +26,7 @@ def stream_images(paths, size, channels, batch_size, prefetch=2):
             if start is not None:
                 pending.append(pool.submit(_read_batch, paths[start:start + batch_size], size, channels))
 
-        for _ in range(prefetch + 1):
+        for _ in range(prefetch):
             submit()
         while pending:
             batch = pending.popleft().result()

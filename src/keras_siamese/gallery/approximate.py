@@ -14,7 +14,7 @@ EXPANSION_SEARCH = 64
 
 def require_usearch():
     if importlib.util.find_spec("usearch") is None:
-        raise SiameseError("approximate search needs usearch: pip install 'keras-siamese[serve]' (or usearch)")
+        raise SiameseError("approximate search needs usearch, a dependency of keras-siamese: pip install usearch")
     from usearch.index import Index
 
     return Index

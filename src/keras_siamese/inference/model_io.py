@@ -26,6 +26,8 @@ def load_model(path):
         raise SiameseError(f"{path}: model file not found")
     if path.suffix != ".keras":
         raise SiameseError(f"{path}: not a .keras model file")
+    with open(path, "rb"):  # unreadable: PermissionError, which the caller reports as one (is_zipfile hides it)
+        pass
     if not zipfile.is_zipfile(path):
         raise SiameseError(f"{path}: not a Keras model file (not a zip archive; corrupt or truncated?)")
     try:

@@ -31,7 +31,7 @@ def draw_pairs(n, count, seed):
 
 def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", show=False):
     """Distances of `count` random pairs of images under `folder`; writes the PNG figure and a CSV beside it."""
-    from keras_siamese.plotting.pairs import plot_pairs
+    from keras_siamese.plotting.pairs import plot_pairs, show_pairs
 
     if not 1 <= count <= MAX_PAIRS:
         raise SiameseError(f"--count must be between 1 and {MAX_PAIRS}; received {count}")
@@ -56,12 +56,12 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
          "decision": decisions[k] if decisions else None}
         for k, ((a, b), d) in enumerate(zip(pairs, distances))
     ]
+    drawn = ([images[a] for a, _ in local], [images[b] for _, b in local], distances)
+    shown = dict(names=[(Path(r["image_a"]).name, Path(r["image_b"]).name) for r in rows],
+                 decisions=[d == "same" for d in decisions] if decisions else None, threshold=model.threshold)
     with atomic_path(table) as table_tmp:  # the table replaces the old one only with the figure
         write_csv(table_tmp, list(rows[0]), (row.values() for row in rows))
-        plot_pairs(
-            [images[a] for a, _ in local], [images[b] for _, b in local], distances, figure,
-            names=[(Path(r["image_a"]).name, Path(r["image_b"]).name) for r in rows],
-            decisions=[d == "same" for d in decisions] if decisions else None, threshold=model.threshold,
-            show=show,
-        )
+        plot_pairs(*drawn, figure, **shown)
+    if show:  # once both files are written: a window left open or closed with Ctrl-C keeps them together
+        show_pairs(*drawn, **shown)
     return {"rows": rows, "figure": figure, "table": table}

@@ -75,21 +75,30 @@ def plot_pairs(images_a, images_b, distances, path, names=None, decisions=None,
         raise SiameseError(f"plot_pairs needs the same non-zero number of images, distances, "
                            f"names and decisions; received lengths {sorted(lengths)}")
     args = (images_a, images_b, distances, names, decisions, threshold)
-    size = (5.0, HEADING_INCHES + ROW_INCHES * len(distances))
-
-    fig = new_figure(*size, layout=None)
+    fig = new_figure(*_size(distances), layout=None)
     _draw_pairs(fig, *args)
     save_figure(fig, path)
+    if show:
+        show_pairs(*args)
 
-    if show and _display_available():
-        import matplotlib.pyplot as plt  # only here: pyplot picks an interactive backend
 
-        if plt.get_backend().lower() in _NON_INTERACTIVE:
-            return
-        try:
-            window = plt.figure(figsize=size)
-            _draw_pairs(window, *args)
-            plt.show()
-            plt.close(window)
-        except Exception:  # a broken display must not fail a run whose PNG is already written
-            plt.close("all")
+def _size(distances):
+    return 5.0, HEADING_INCHES + ROW_INCHES * len(distances)
+
+
+def show_pairs(images_a, images_b, distances, names=None, decisions=None, threshold=None):
+    """The figure `plot_pairs` draws, in a window when a display is available (headless: nothing)."""
+    if not _display_available():
+        return
+    import matplotlib.pyplot as plt  # only here: pyplot picks an interactive backend
+
+    if plt.get_backend().lower() in _NON_INTERACTIVE:
+        return
+    distances = np.asarray(distances, dtype=float).reshape(-1)
+    try:
+        window = plt.figure(figsize=_size(distances))
+        _draw_pairs(window, images_a, images_b, distances, names, decisions, threshold)
+        plt.show()
+        plt.close(window)
+    except Exception:  # a broken display must not fail a run whose PNG is already written
+        plt.close("all")
