@@ -174,3 +174,20 @@ def flat(batch):
     """The arrays of a batch `(inputs, targets)`, pair inputs unpacked."""
     inputs, targets = batch
     return [*(inputs if isinstance(inputs, tuple) else (inputs,)), targets]
+
+
+def test_unlabelled_rows_that_do_not_split_over_the_devices_are_refused():
+    """Each process takes its part of the labelled and of the unlabelled rows on their own, so each block must
+    split, not only their sum (25 + 7 = 32 does over 2 devices; 25 and 7 do not)."""
+    from types import SimpleNamespace
+
+    from keras_siamese import SiameseError
+    from keras_siamese.training.trainer import Trainer
+
+    labels = np.repeat(np.arange(5), 6)
+    batches = ClassBalancedBatches(np.zeros((30, 4, 4, 1), np.uint8), labels, 5, 5,
+                                   unlabeled=np.zeros((7, 4, 4, 1), np.uint8), unlabeled_per_batch=12)
+    assert batches.rows == 32
+    trainer = SimpleNamespace(replicas=SimpleNamespace(global_count=2), batches=batches)
+    with pytest.raises(SiameseError, match="the 7 unlabelled images of each batch do not split evenly over 2"):
+        Trainer.distribute_batches(trainer)

@@ -265,6 +265,11 @@ class Trainer:
         if self.batches.rows % devices:
             raise SiameseError(f"--devices: batches of {self.batches.rows} images do not split evenly over {devices} "
                                "devices; choose a --batch-size (and --images-per-class) that does")
+        extra = getattr(self.batches, "unlabeled_per_batch", 0)  # split on its own, beside the labelled images
+        if extra % devices:
+            raise SiameseError(f"--devices: the {extra} unlabelled images of each batch do not split evenly over "
+                               f"{devices} devices; choose a --batch-size (half of it is unlabelled, up to the "
+                               "unlabelled images there are) that does")
 
     def make_tower(self):
         """A freshly initialised tower of this run's architecture (bfloat16 compute with mixed precision)."""
