@@ -196,3 +196,18 @@ def test_a_kill_between_the_arrays_and_the_record_resumes_from_the_record(tmp_pa
     resumed = resume(tmp_path / "cut", data=data, progress=False)
     for a, b in zip(weights(whole.model), weights(resumed.model)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_recorded_with_a_setting_its_loss_ignores_still_resumes(tmp_path):
+    """Runs interrupted before such settings were refused recorded them; resuming must not refuse them now."""
+    data = synthetic_images(classes=3, per_class=12)
+    settings = {**SETTINGS, "loss": "contrastive", "images_per_class": None}
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], **settings)
+    state_file = tmp_path / "cut" / "checkpoint.json"
+    state = json.loads(state_file.read_text())
+    state["settings"].update(images_per_class=4, margin=1.0, temperature=0.3)  # an older run's record
+    state_file.write_text(json.dumps(state))
+    assert resume(tmp_path / "cut", data=data, progress=False).record["status"] == "complete"
+    with pytest.raises(SiameseError, match="temperature is not used by loss 'contrastive'"):
+        train(data, output=None, **{**settings, "temperature": 0.3})

@@ -243,7 +243,11 @@ def test_a_pipe_or_a_device_is_refused_before_reading(tmp_path):
     import os
     import signal
 
+    def blocked(signum, frame):
+        raise TimeoutError("reading blocked")
+
     os.mkfifo(tmp_path / "pipe.png")
+    previous = signal.signal(signal.SIGALRM, blocked)
     signal.alarm(20)  # a regression would block: fail instead
     try:
         for path in (tmp_path / "pipe.png", Path("/dev/zero")):
@@ -251,6 +255,7 @@ def test_a_pipe_or_a_device_is_refused_before_reading(tmp_path):
                 folders.read_image(path, (4, 4), 1)
     finally:
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_one_class_loads_but_cannot_train(tmp_path):
@@ -495,6 +500,19 @@ def test_sixteen_bit_pgm_is_scaled_by_its_maxval_not_its_brightest_pixel(tmp_pat
     assert folders.read_image(path, (2, 2), 1).max() == expected
 
 
+def test_a_turned_sixteen_bit_image_is_scaled_by_its_format_too(tmp_path):
+    """Turned upright by its EXIF orientation, the copy no longer knows its file format."""
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(b"P5\n2 1\n65535\n" + np.array([0, 250], ">u2").tobytes())  # dark: below 1% of the scale
+    with Image.open(path) as image:
+        assert image.mode == "I" and image.format == "PPM"
+        image.load()
+        exif = Image.Exif()
+        exif[0x0112] = 2  # mirrored left to right
+        image.info["exif"] = exif.tobytes()
+        assert folders.picture_array(image, (1, 2), 1).ravel().tolist() == [1, 0]  # mirrored, then / 257
+
+
 def test_grey_and_colour_pngs_with_a_transparent_colour_are_composited_on_white(tmp_path):
     grey = Image.new("L", (2, 1), 0)
     grey.putpixel((1, 0), 90)
@@ -507,7 +525,7 @@ def test_grey_and_colour_pngs_with_a_transparent_colour_are_composited_on_white(
                                                                                                [200, 100, 50]]
 
 
-def test_an_unreadable_class_folder_is_an_error_not_a_missing_class(tmp_path, monkeypatch):
+def test_an_unreadable_class_folder_is_named_not_silently_missing(tmp_path, monkeypatch, capsys):
     import os
 
     write_folder(tmp_path / "data", classes=("a", "b", "c"), per_class=4)
@@ -519,10 +537,11 @@ def test_an_unreadable_class_folder_is_an_error_not_a_missing_class(tmp_path, mo
         return scandir(path)
 
     monkeypatch.setattr(os, "scandir", denied)
-    with pytest.raises(SiameseError, match=r"data/c: cannot read the folder \(Permission denied\)"):
-        load_splits(tmp_path / "data", progress=False)
-    with pytest.raises(SiameseError, match="cannot read the folder"):
-        folders.list_images(tmp_path / "data")
+    assert load_splits(tmp_path / "data", progress=False).train.class_names == ["a", "b"]
+    assert f"note: {tmp_path / 'data' / 'c'}: cannot read the folder (Permission denied); its images are left " \
+           "out" in capsys.readouterr().err
+    assert len(folders.list_images(tmp_path / "data")) == 8
+    assert "data/c: cannot read the folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("train_name, test_name", [("Train", "Test"), ("training", "testing"), ("TRAIN", "testing")])

@@ -242,6 +242,9 @@ def test_streaming_holds_at_most_prefetch_plus_one_batches(monkeypatch):
                         np.zeros((len(paths), *size, channels), np.uint8))
     batches = stream.stream_images([f"{i}.png" for i in range(30)], (2, 2), 1, batch_size=3, prefetch=2)
     next(batches)  # the caller holds one batch...
-    time.sleep(0.3)  # (every batch submitted by now has started)
+    deadline = time.monotonic() + 10
+    while len(started) < 3 and time.monotonic() < deadline:  # the batches submitted start in a moment
+        time.sleep(0.01)
+    time.sleep(0.2)  # a fourth, had one been submitted, would have started by now too
     assert len(started) == 3  # ...while 2 more are decoded or decoding
     assert sum(len(b) for b in batches) == 27

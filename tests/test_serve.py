@@ -298,3 +298,32 @@ def test_the_micro_batcher_works_again_after_a_close():
         assert batcher.submit(np.full((1, 2, 2, 1), value)).result(10).tolist() == [[float(value)]]
         batcher.close()
     batcher.close()  # closing a closed one is harmless
+
+
+def test_an_enrolment_while_another_process_writes_the_gallery_is_503_and_searches_go_on(served, tmp_path,
+                                                                                           monkeypatch):
+    import subprocess
+    import sys
+    import time
+
+    from keras_siamese.serve import app as service_module
+
+    client, _, _ = served
+    monkeypatch.setattr(service_module, "ENROL_LOCK_WAIT", 0.5)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom keras_siamese.atomic import exclusive\n"
+        f"with exclusive({str(tmp_path / 'known.npz')!r}):\n    print('held', flush=True)\n    time.sleep(30)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # `siamese index --add` at work on the file
+        began = time.monotonic()
+        busy = client.post("/gallery", files={"images": ("a.png", png_bytes(np.zeros((12, 12))))},
+                           data={"labels": "x"}, headers={"Authorization": "Bearer secret"})
+        assert busy.status_code == 503 and "another siamese process" in busy.json()["detail"]
+        assert time.monotonic() - began < 10
+        search = client.post("/search", files={"image": ("q.png", png_bytes(np.zeros((12, 12))))})
+        assert search.status_code == 200
+    finally:
+        holder.kill()
+        holder.wait()
+    assert client.get("/info").json()["gallery"]["size"] == 12

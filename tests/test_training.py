@@ -206,7 +206,7 @@ def test_a_batch_size_that_is_not_whole_classes_is_rounded_with_a_note(tiny_arra
 
     trainer = Trainer(tiny_arrays, **{**TINY, "batch_size": 18}).prepare().build()
     assert trainer.batches.rows == 16
-    assert "note: batches hold 4 classes x 4 images = 16, the nearest to --batch-size 18 in whole classes" in \
+    assert "note: batches hold 4 classes x 4 images = 16, the nearest to a batch of 18 in whole classes" in \
         capsys.readouterr().err
 
 

@@ -128,6 +128,16 @@ def _acquire(lock, path, wait):
         os.close(fd)  # the holder removed the lock file as we opened it: take the new one
 
 
+def file_version(path):
+    """What tells one version of a file from the next (inode, size, modification time; a file replaced
+    atomically gets a new inode), or None when there is no file (or no path)."""
+    try:
+        status = os.stat(path)
+    except (OSError, TypeError):
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
 def _same_file(fd, path):
     try:
         here, there = os.fstat(fd), os.stat(path)

@@ -3,9 +3,9 @@
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
+from keras_siamese.atomic import file_version
 from keras_siamese.cli._options import add_data_options, counted, image_size, random_seed
 from keras_siamese.errors import SiameseError
 
@@ -119,15 +119,15 @@ def run(args):
         from keras_siamese.training.replicas import join_hosts
 
         join_hosts(args.coordinator, args.num_processes, args.process_id)
-    began = time.time()
+    checkpoint = Path(output) / "checkpoint.json"
+    earlier = file_version(checkpoint)  # an older run's checkpoint, if any (replaced atomically when written)
     try:
         if args.resume:
             result = resume(args.resume, progress=not args.quiet)
         else:
             result = train(args.data, output=output, recipe=args.recipe, progress=not args.quiet, **settings)
     except KeyboardInterrupt:
-        checkpoint = Path(output) / "checkpoint.json"
-        if checkpoint.is_file() and (args.resume or checkpoint.stat().st_mtime >= began):
+        if checkpoint.is_file() and (args.resume or file_version(checkpoint) != earlier):
             print(f"the last finished epoch is saved; continue with: siamese train --resume {output}",
                   file=sys.stderr)
         elif checkpoint.is_file():  # this run had finished no epoch: the checkpoint is the earlier run's
@@ -143,3 +143,4 @@ def run(args):
           f"accuracy is {figures['accuracy']:.4f})")
     for name, path in result.paths.items():
         print(f"{name:>8}: {path}")
+

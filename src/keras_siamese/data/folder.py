@@ -5,6 +5,7 @@ import os
 import re
 import stat
 import struct
+import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -41,8 +42,10 @@ def _files(root):
 
 
 def _unreadable_folder(error):
-    """os.walk's errors, which it would skip silently, dropping a class or its images."""
-    raise SiameseError(f"{error.filename}: cannot read the folder ({error.strerror or error})")
+    """os.walk's errors, which it would skip silently: a class or its images would go missing unsaid. Said,
+    and skipped (a `lost+found` at a disk's root is unreadable to its users, and holds no images)."""
+    print(f"note: {error.filename}: cannot read the folder ({error.strerror or error}); its images are left out",
+          file=sys.stderr)
 
 
 def check_folder(root):
@@ -152,13 +155,14 @@ def upright(image):
 
 def _to_mode(image, mode):
     """`image` (loaded) in mode "L" or "RGB": upright (EXIF), transparency on white, wide grey scaled to 0..255."""
-    if "exif" in image.info or "Raw profile type exif" in image.info or image.format == "TIFF":  # else no orientation
+    file_format = image.format  # the file's: a turned copy has none
+    if "exif" in image.info or "Raw profile type exif" in image.info or file_format == "TIFF":  # else no orientation
         image = upright(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode in ("P", "L", "RGB") and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image.alpha_composite(rgba)
-    if image.mode.startswith("I;16") or (image.mode == "I" and image.format in SIXTEEN_BIT_AS_I):
+    if image.mode.startswith("I;16") or (image.mode == "I" and file_format in SIXTEEN_BIT_AS_I):
         # 16-bit grey: its full scale is 65535, whatever the brightest pixel
         image = Image.fromarray(np.rint(np.asarray(image, dtype=np.float32) / 257).astype(np.uint8))
     elif image.mode.startswith(("I", "F")):  # 32-bit or float grey: convert("L") would clip at 255

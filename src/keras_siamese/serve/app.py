@@ -11,7 +11,7 @@ import os
 import secrets
 import sys
 import threading
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, UnidentifiedImageError
 
-from keras_siamese.atomic import exclusive
+from keras_siamese.atomic import exclusive, file_version
 from keras_siamese.budget import max_pixels as budget_max_pixels
 from keras_siamese.data.folder import declared_pixels, read_image, upright
 from keras_siamese.errors import SiameseError
@@ -39,6 +39,7 @@ from keras_siamese.serve.limits import BodyLimit
 MAX_REQUEST_BYTES = 10 * 2**20
 MAX_K = 100
 MAX_IMAGES = 64  # per request: each is decoded in full, up to the pixel limit
+ENROL_LOCK_WAIT = 5.0  # seconds an enrolment waits for another process writing the gallery file
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # not EPS, which Pillow decodes with Ghostscript
 DEFAULT_K = 5
 THUMBNAIL = 160
@@ -67,7 +68,7 @@ class Service:
         self.shape = tuple(model.input_image_shape)
         self.gallery = gallery
         self.gallery_path = None if gallery_path is None else Path(gallery_path)
-        self.read_stamp = _stamp(self.gallery_path)  # the gallery file as this server last read or wrote it
+        self.read_stamp = file_version(self.gallery_path)  # the gallery file as this server last read or wrote it
         self.token = token
         self.fingerprint = gallery.fingerprint if gallery is not None else model_fingerprint(model)
         self.max_pixels = int(max_pixels or budget_max_pixels())  # uploads over it are refused from their header
@@ -110,7 +111,7 @@ class Service:
         """The gallery, read again first when its file changed since this server last read or wrote it (an
         `index --add` meanwhile, or another server). Call it holding `lock`."""
         gallery = self.need_gallery()
-        stamp = _stamp(self.gallery_path)
+        stamp = file_version(self.gallery_path)
         if stamp is not None and stamp != self.read_stamp:
             self.gallery = Gallery.load(self.gallery_path, self.model, gallery.approximate)
             self.read_stamp = stamp
@@ -130,7 +131,7 @@ class Service:
         that fails leaves neither its files nor its rows, in memory or on disk."""
         self.need_gallery()
         folder = self.gallery_path.with_name(self.gallery_path.name + ".images")
-        with self.lock, exclusive(self.gallery_path):
+        with self.file_lock(), self.lock:  # the file first: searches never wait on another process
             gallery = self.current_gallery()
             before = (gallery.model_path, gallery.approximate)
             paths, ids = [], []
@@ -150,12 +151,24 @@ class Service:
                 if isinstance(error, OSError):
                     raise HTTPException(507, f"cannot store the enrolled images: {error.strerror or error}") from None
                 raise
-            self.read_stamp = _stamp(self.gallery_path)
+            self.read_stamp = file_version(self.gallery_path)
             return {"added": len(ids), "ids": ids, "size": len(gallery)}
+
+    @contextmanager
+    def file_lock(self):
+        """The gallery file's lock, waited for briefly; 503 while another process (an `index --add`) writes."""
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(exclusive(self.gallery_path, wait=ENROL_LOCK_WAIT))
+            except SiameseError as error:
+                raise HTTPException(503, str(error)) from None
+            except OSError as error:
+                raise HTTPException(507, f"cannot store the enrolled images: {error.strerror or error}") from None
+            yield
 
     def stored_gallery(self, model_path, approximate):
         """The gallery as its file holds it (an empty one while there is no file)."""
-        self.read_stamp = _stamp(self.gallery_path)
+        self.read_stamp = file_version(self.gallery_path)
         if self.read_stamp is None:
             return Gallery(self.model, approximate, model_path)
         return Gallery.load(self.gallery_path, self.model, approximate)
@@ -165,7 +178,8 @@ class Service:
 
         from keras_siamese import __version__
 
-        gallery = self.gallery
+        with self.lock:
+            gallery = None if self.gallery is None else self.current_gallery()
         versions = {"keras-siamese": __version__, "keras": keras.__version__, "python": sys.version.split()[0]}
         backend = keras.config.backend()
         module = sys.modules.get({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, ""))
@@ -189,7 +203,9 @@ class Service:
         }
 
     def thumbnail(self, index):
-        gallery = self.need_gallery()
+        self.need_gallery()
+        with self.lock:
+            gallery = self.current_gallery()
         if not 0 <= index < len(gallery) or not gallery.paths[index] or not Path(gallery.paths[index]).is_file():
             raise HTTPException(404, f"gallery image {index}: no image file")
         try:
@@ -207,15 +223,6 @@ class Service:
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise HTTPException(415, f"gallery image {index}: not readable ({error})") from None
         return out.getvalue()
-
-
-def _stamp(path):
-    """What identifies a file's version (inode, size, modification time), or None when there is no file."""
-    try:
-        status = os.stat(path)
-    except (OSError, TypeError):
-        return None
-    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _safe_name(name, max_bytes=120):

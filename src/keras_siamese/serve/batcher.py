@@ -41,13 +41,13 @@ class MicroBatcher:
         return await asyncio.wrap_future(self.submit(images))
 
     def close(self):
-        """Stop the worker once the requests queued before are answered."""
+        """Stop the worker once the requests queued before are answered (a request submitted meanwhile
+        waits, then starts a new worker: never two at once)."""
         with self._starting:
-            worker, self._worker = self._worker, None
-            if worker is not None:
+            if self._worker is not None:
                 self._queue.put(None)
-        if worker is not None:
-            worker.join()
+                self._worker.join()
+                self._worker = None
 
     def _run(self, jobs_queue):
         while True:

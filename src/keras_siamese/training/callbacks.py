@@ -58,6 +58,15 @@ class ValidationMetrics(keras.callbacks.Callback):
         logs["val_accuracy"] = best_accuracy(distances, self.same)[0] if finite else float("nan")
 
 
+class StopWhenDiverged(keras.callbacks.Callback):
+    """Ends training after an epoch whose loss is not finite. Checked at epoch ends only: Keras' own
+    TerminateOnNaN looks at every batch, which makes JAX and PyTorch wait for each step's loss."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and not np.isfinite(logs.get("loss", 0.0)):
+            self.model.stop_training = True
+
+
 def batch_norm_layers(model):
     """Every BatchNormalization layer inside `model`, nested models included."""
     found = []

@@ -221,20 +221,24 @@ def _is_number(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def make_config(recipe="default", **overrides):
-    """A validated TrainConfig: the recipe's settings, then every override that is not None."""
+def make_config(recipe="default", recorded=False, **overrides):
+    """A validated TrainConfig: the recipe's settings, then every override that is not None. A setting
+    changed from the recipe's value that the run's loss would not read is refused, unless the settings are
+    `recorded` ones (a run being resumed: it may predate that check)."""
     recipe = RECIPES.name(recipe)
     _check_known(overrides)
     given = {k: v for k, v in overrides.items() if v is not None}
     config = TrainConfig(recipe=recipe, **{**RECIPES[recipe], **given}).validate()
-    _check_used(config, {k: v for k, v in given.items() if v != default_value(k, recipe)})
+    if not recorded:
+        _check_used(config, [k for k in given if getattr(config, k) != default_value(k, recipe)])
     return config
 
 
 def _check_used(config, changed):
-    """InvalidValue for a changed setting that the run's loss would not read (a margin with supcon...)."""
+    """InvalidValue for a `changed` setting that the run's loss would not read (a margin with supcon...)."""
     spec = LOSSES[config.loss]
-    for name, value in changed.items():
+    for name in changed:
+        value = getattr(config, name)
         users = [loss for loss in LOSSES if name in LOSSES[loss].settings]
         if users and name not in spec.settings:
             raise InvalidValue(name, value, f"is not used by loss '{config.loss}' (it applies to "

@@ -49,7 +49,12 @@ from keras_siamese.inference.calibration import calibrate_model
 from keras_siamese.models.siamese import SiameseModel
 from keras_siamese.models.towers import build_tower
 from keras_siamese.seeds import VALIDATION_SEED
-from keras_siamese.training.callbacks import TRAINING_EMBED_BATCH, ValidationMetrics, refresh_batch_norm
+from keras_siamese.training.callbacks import (
+    TRAINING_EMBED_BATCH,
+    StopWhenDiverged,
+    ValidationMetrics,
+    refresh_batch_norm,
+)
 from keras_siamese.training.checkpoint import Checkpoint, read_state
 from keras_siamese.training.checkpoint import remove as remove_checkpoint
 from keras_siamese.training.checkpoint import restore as restore_checkpoint
@@ -170,7 +175,7 @@ class Trainer:
     checkpoint restored before `fit`).
     """
 
-    def __init__(self, data: TrainingData = None, recipe="default", progress=True, **settings):
+    def __init__(self, data: TrainingData = None, recipe="default", progress=True, *, recorded=False, **settings):
         self.started = time.perf_counter()
         unlabeled = settings.get("unlabeled")
         self.unlabeled_source = unlabeled
@@ -182,7 +187,7 @@ class Trainer:
             except SiameseError as error:
                 raise SiameseError(f"--unlabeled {error}") from None
             settings["unlabeled"] = recorded_path(unlabeled)
-        self.config = make_config(recipe, data=source_name(data), **settings)
+        self.config = make_config(recipe, recorded, data=source_name(data), **settings)
         self.replicas = Replicas(self.config.devices)  # first: devices can be split only before the backend starts
         self.data = data if data is not None else self.config.data
         self.data_record = None if self.config.data == "array" else self.config.data  # as recorded, folders absolute
@@ -244,7 +249,7 @@ class Trainer:
                     config, len(np.unique(train.labels)) * (len(config.transforms) + 1))
                 if classes * per_class != config.batch_size:
                     print(f"note: batches hold {classes} classes x {per_class} images = {classes * per_class}, "
-                          f"the nearest to --batch-size {config.batch_size} in whole classes", file=sys.stderr)
+                          f"the nearest to a batch of {config.batch_size} in whole classes", file=sys.stderr)
             self.distribute_batches()
             # the images are loaded by now (or stay on disk): available memory already leaves them out
             budget.check_training_memory(tower, images_per_step(self.batches, config) // self.replicas.count,
@@ -287,7 +292,7 @@ class Trainer:
         """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics.
         With `checkpoint` (a folder), the state is saved there at every epoch end (see `restore`)."""
         stream = EpochStream(self.batches, initial_epoch)
-        self.callbacks = [keras.callbacks.TerminateOnNaN()]
+        self.callbacks = [StopWhenDiverged()]
         self.callbacks += self.validation_callbacks() if self.validate_each_epoch else []
         if checkpoint is not None and process_count() == 1:
             self.callbacks.append(Checkpoint(self, checkpoint))
@@ -343,7 +348,7 @@ class Trainer:
             raise SiameseError(f"{folder}: the run trained on arrays; pass them again to resume it")
         if settings.get("unlabeled") == "array":
             raise SiameseError(f"{folder}: the run's unlabelled images were arrays; resume it from Python")
-        trainer = cls(data, recipe, progress, **settings)
+        trainer = cls(data, recipe, progress, recorded=True, **settings)
         trainer.prepare().build()
         return trainer, trainer.restore(folder)
 
