@@ -31,7 +31,7 @@ CHECKPOINTS = (10, 20, 30, 60, 120, 180, 300, 600)
 
 
 def run_measured(command, env=None):
-    """Run `command`; return (stdout lines, peak resident MB of that process)."""
+    """Run `command`; return (stdout lines, peak resident MiB of that process: ru_maxrss is in KiB)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -88,8 +88,8 @@ def best_by(epochs, seconds):
 
 
 def timed_fit(model, batches, images_per_batch, steps=200):
-    """Training images/s of `model.fit` over about `steps` steps after one traced epoch, fed as `siamese train`
-    feeds it: one endless EpochStream of `batches`, through `fit_input`."""
+    """Training images/s of `model.fit` over `steps` steps rounded to whole epochs (at least one) after one
+    traced epoch, fed as `siamese train` feeds it: one endless EpochStream of `batches`, through `fit_input`."""
     import keras
 
     from keras_siamese.data.batches import EpochStream
@@ -215,9 +215,9 @@ def report(args, runs, peaks, cli_peak, cli_wall, speeds, out):
         figures["time_ratio"] = None if mine is None else theirs / mine
     metrics = json.loads((out / "config.json").read_text())
     print(f"\n`siamese train --data {SOURCES[args.data]}`: {cli_wall:.1f} s wall, {metrics['epochs_run']} epochs, "
-          f"peak {cli_peak:.0f} MB")
+          f"peak {cli_peak:.0f} MiB")
     if "seed" in peaks:
-        print(f"seed recipe process peak {peaks['seed']:.0f} MB: ratio {peaks['seed'] / cli_peak:.2f}x")
+        print(f"seed recipe process peak {peaks['seed']:.0f} MiB: ratio {peaks['seed'] / cli_peak:.2f}x")
     print()
     for name, value in speeds.items():
         print(f"{name}: {value:,.0f}")

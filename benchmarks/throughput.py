@@ -164,8 +164,8 @@ def step_profile(trainer, epochs=10):
 
     Variants are timed one after another on one fixed batch: the tower forward (training mode), + backward
     of a trivial loss (the mean embedding), + the real loss, + the optimizer, + augmentation (a hand-written
-    full step), Keras' compiled train function on that batch held in memory, and `fit` over the PyDataset.
-    Each stage's cost is the difference from the variant before it.
+    full step), Keras' compiled train function on that batch held in memory, and `fit` fed as `siamese train`
+    feeds it (`peers.timed_fit`). Each stage's cost is the difference from the variant before it.
     """
     import tensorflow as tf
     from keras import ops
@@ -174,12 +174,9 @@ def step_profile(trainer, epochs=10):
     model, tower, loss = objective.model, objective.tower, objective.loss
     augment = next((layer for layer in model.layers if layer.name == "augmentation"), None)
     optimizer = model.optimizer
-    model.fit(batches, epochs=1, verbose=0, shuffle=False)  # trace, warm up, build the optimizer
-    began = time.perf_counter()
-    model.fit(batches, epochs=epochs, verbose=0, shuffle=False)
-    fit = (time.perf_counter() - began) / (epochs * len(batches))
-
     images, labels = batches[0]
+    fit = len(labels) / peers.timed_fit(model, batches, len(labels), steps=epochs * len(batches))
+
     in_memory = iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
     compiled = seconds_per_call(lambda: model.train_function(in_memory)["loss"])
     feeding = seconds_per_call(lambda: tf.constant(batches[np.random.randint(len(batches))][0]))
