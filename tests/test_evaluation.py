@@ -140,3 +140,29 @@ def test_a_recorded_data_folder_missing_here_is_found_as_on_any_machine(tmp_path
     assert default_source(here) == ("mnist", str(tmp_path))
     assert default_source(elsewhere) == ("mnist", None)  # then Debian's copy, the cache, or a download
     assert default_source(sample) == ("mnist-sample", None)  # it reads no folder
+
+
+def test_only_the_training_data_is_split_as_training_split_it():
+    from types import SimpleNamespace
+
+    from keras_siamese.evaluation import _trained_on
+
+    model = SimpleNamespace(info={"data": {"name": "folder", "path": "/data/faces"}})
+    assert _trained_on(model, SimpleNamespace(source={"name": "folder", "path": "/data/faces"}))
+    assert not _trained_on(model, SimpleNamespace(source={"name": "folder", "path": "/data/new-faces"}))
+    assert not _trained_on(model, SimpleNamespace(source={"name": "mnist-sample"}))
+    digits = SimpleNamespace(info={"data": {"name": "mnist", "path": "/cache/mnist"}})
+    assert _trained_on(digits, SimpleNamespace(source={"name": "mnist", "path": "/elsewhere/mnist"}))
+
+
+def test_evaluating_the_images_a_threshold_was_calibrated_on_is_noted(trained, tmp_path, capsys):
+    folder, model = trained
+    calibrated = tmp_path / "calibrated.keras"
+    assert main(["calibrate", "--model", str(model), "--data", str(folder), "--output", str(calibrated),
+                 "--quiet"]) == 0  # a plain folder: every image, split "all"
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(calibrated), "--data", str(folder), "--quiet", "--episodes", "5"]) == 0
+    assert "note: the threshold was calibrated on these images (the all split of this data)" in \
+        capsys.readouterr().err
+    assert main(["evaluate", "--model", str(model), "--data", str(folder), "--quiet", "--episodes", "5"]) == 0
+    assert "calibrated on these images" not in capsys.readouterr().err

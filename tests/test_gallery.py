@@ -248,3 +248,54 @@ def test_streaming_holds_at_most_prefetch_plus_one_batches(monkeypatch):
     time.sleep(0.2)  # a fourth, had one been submitted, would have started by now too
     assert len(started) == 3  # ...while 2 more are decoded or decoding
     assert sum(len(b) for b in batches) == 27
+
+
+def test_one_query_the_graph_cannot_fill_is_searched_exactly(model, monkeypatch):
+    """usearch cuts one query's keys to those it found; the exact fallback must still fill all k."""
+    from usearch.index import Matches
+
+    vectors = np.random.default_rng(2).standard_normal((50, 4)).astype(np.float32)
+    gallery = Gallery(model, approximate=True)
+    gallery.add_embeddings(vectors, [str(i) for i in range(50)])
+    gallery.nearest(vectors[:1], 5)  # builds the graph
+    monkeypatch.setattr(gallery._index.index, "search", lambda *args, **kwargs: Matches(
+        keys=np.array([0, 1], np.uint64), distances=np.zeros(2, np.float32)))
+    (result,) = gallery.search_embeddings(vectors[7:8], 5)
+    exact, _ = exact_search(vectors, vectors[7:8], 5, gallery.epsilon)
+    assert [n["index"] for n in result["neighbours"]] == exact[0].tolist()
+
+
+def test_a_gallery_of_a_newer_format_is_refused(model, tmp_path):
+    import json
+
+    hand_gallery(model).save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "version": meta["version"] + 1}))
+    np.savez(tmp_path / "newer.npz", **arrays)
+    with pytest.raises(SiameseError, match=r"newer.npz: a gallery file of format version 2; this keras-siamese reads "
+                                           r"version 1 and older"):
+        Gallery.load(tmp_path / "newer.npz", model)
+
+
+def test_adding_to_a_gallery_without_a_recorded_model_records_the_one_given(model, tmp_path):
+    from keras_siamese import save_model
+    from keras_siamese.gallery.build import index_images
+    from keras_siamese.gallery.gallery import recorded_model
+
+    write_pngs(tmp_path / "photos")
+    hand_gallery(model).save(tmp_path / "g.npz")  # built in Python from a model in memory: no file recorded
+    assert recorded_model(tmp_path / "g.npz") is None
+    path = save_model(model, tmp_path / "model.keras")
+    index_images(path, tmp_path / "photos" / "a", tmp_path / "g.npz", add=True, progress=False)
+    assert recorded_model(tmp_path / "g.npz") == str(path.resolve())
+
+
+def test_a_folder_named_like_a_built_in_source_does_not_change_what_index_reads(tmp_path, monkeypatch):
+    from keras_siamese.data.sources import is_folder_source
+
+    (tmp_path / "mnist").mkdir()  # e.g. where --data-dir's IDX files sit
+    monkeypatch.chdir(tmp_path)
+    assert not is_folder_source("mnist") and is_folder_source("./mnist") and is_folder_source(tmp_path / "mnist")
+    assert not is_folder_source("no-such-folder")

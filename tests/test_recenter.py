@@ -162,8 +162,26 @@ def test_calibrate_recenter_takes_pooled_features_by_default_on_the_command_line
 def test_calibrate_recenter_refuses_a_model_without_unit_length_before_reading_images(tmp_path, capsys):
     path = ks.save_model(SiameseModel(ks.build_tower("seed", (12, 12, 1), embedding_dim=4)), tmp_path / "m.keras")
     missing = tmp_path / "no-such-folder"
-    assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter", "embedding"]) == 2
+    assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter", "embedding",
+                 "--output", str(tmp_path / "new.keras")]) == 2
     assert "unit-length embeddings" in error_line(capsys)
+    assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter"]) == 2
+    assert "--recenter makes a model for new classes: give it an --output" in error_line(capsys)
+    assert main(["calibrate", "--model", str(path), "--output", str(tmp_path / "NEW.KERAS")]) == 2
+    assert "--output" in error_line(capsys) and not (tmp_path / "NEW.KERAS").exists()
+
+
+def test_a_recentred_copy_keeps_its_own_weights():
+    model = SiameseModel(ks.build_tower("small", (12, 12, 1), embedding_dim=4))
+    images = np.random.default_rng(0).integers(0, 255, (8, 12, 12, 1), dtype=np.uint8)
+    copy = ks.recenter(model, images)
+    before = ks.embed(copy, images)
+    for weight in model.tower.weights:  # the original trains on, or is changed
+        weight.assign(np.zeros(weight.shape, weight.dtype))
+    np.testing.assert_allclose(ks.embed(copy, images), before, rtol=1e-6, atol=1e-6)
+    again = ks.recenter(copy, images)  # a pooled copy recentred again keeps its kind
+    with pytest.raises(ks.SiameseError, match="recentred on its pooled features"):
+        ks.recenter(again, images, features="embedding")
 
 
 def test_console_script_returns_the_command_status(tmp_path, capsys):

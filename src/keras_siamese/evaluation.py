@@ -40,6 +40,13 @@ def default_source(model):
     return data["name"], path if path and Path(path).is_dir() else None  # else found as on any machine
 
 
+def _trained_on(model, splits):
+    """Whether `splits` are of the data `model` trained on (the same built-in set, or the same folder)."""
+    recorded, loaded = model.info.get("data", {}), splits.source
+    same_name = recorded.get("name") == loaded.get("name")
+    return same_name and (loaded.get("name") != "folder" or recorded.get("path") == loaded.get("path"))
+
+
 def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, progress=True, stream="auto"):
     """The labelled images to evaluate on, resized to the model's input, and a description of them;
     a folder's stay on disk with `stream` (see `load_splits`)."""
@@ -60,7 +67,8 @@ def evaluation_images(model, data=None, split="test", data_dir=None, seed=0, pro
         data, data_dir, model.input_image_shape, seed=training.get("seed", seed),
         val_fraction=training.get("val_fraction", 0.1), progress=progress, stream=stream,
     )
-    if training.get("val_split") == "classes" and not isinstance(data, Splits):  # validated on held-out classes
+    if training.get("val_split") == "classes" and not isinstance(data, Splits) and _trained_on(model, splits):
+        # the training data, split as training split it: its val split is the classes training held out
         splits = hold_out_classes(splits, training.get("val_fraction", 0.1), training.get("seed", seed))
     images = concatenate([splits.train, splits.val, splits.test]) if split == "all" else splits.split(split)
     where = splits.source.get("path") or splits.source.get("name", "the data")
@@ -126,6 +134,9 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     gap = threshold_gap(model, evaluated, distances, same, metrics["verification"])
     if gap is not None:
         metrics["threshold_gap"] = gap
+    calibrated = model.calibration
+    if calibrated.get("data") == source and calibrated.get("split") in ("all", split):
+        metrics["calibrated_on_these_images"] = True  # `siamese calibrate` on this data: in-sample figures
     if output is not None:
         metrics["files"] = write_evaluation(Path(output), metrics, images, pairs, same, distances, embeddings,
                                             map_method, seed)

@@ -29,13 +29,14 @@ def check_output_folder(path, flag="--output"):
     return path
 
 
-def check_output_file(path, suffixes=None, flag="--output"):
+def check_output_file(path, suffixes=None, flag="--output", exact=False):
     """Raise SiameseError unless a file can be written at `path` (through a symlink, to its target):
-    not a folder, ending in one of `suffixes` (lower case, with the dot) when given, in a writable place."""
+    not a folder, ending in one of `suffixes` (lower case, with the dot; in any case unless `exact`, as
+    Keras wants `.keras` for a model) when given, in a writable place."""
     path = Path(path)
     if path.is_dir():
         raise SiameseError(f"{flag} {path}: is a folder, not a file")
-    if suffixes and path.suffix.lower() not in suffixes:
+    if suffixes and (path.suffix if exact else path.suffix.lower()) not in suffixes:
         raise SiameseError(f"{flag} {path}: the file name must end in {', '.join(suffixes)}")
     target = resolve_target(path)
     if path.is_symlink() and not target.parent.is_dir():

@@ -32,6 +32,8 @@ def run(args):
     from pathlib import Path
 
     from keras_siamese.atomic import exclusive
+    from keras_siamese.data.sources import is_folder_source
+    from keras_siamese.errors import SiameseError
     from keras_siamese.evaluation import evaluation_images, seen_in_training
     from keras_siamese.inference.calibration import calibrate_model, check_recenterable, recenter_model
     from keras_siamese.inference.model_io import MODEL_SUFFIXES, load_model, save_model
@@ -39,14 +41,18 @@ def run(args):
     from keras_siamese.outputs import check_output_file
 
     parse_rule(args.rule)  # fail before any slow work
-    output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model")
+    if args.recenter and not args.output:
+        raise SiameseError("--recenter makes a model for new classes: give it an --output (the trained model stays "
+                           "the one for its own classes, and the galleries built with it)")
+    output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model",
+                               exact=True)
     if not Path(args.model).is_file():
         load_model(args.model)  # its one-line error, before the lock below makes the output's folder
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
         if args.recenter == "embedding":
             check_recenterable(model)  # before any slow work
-        split = args.split or ("all" if args.data and Path(args.data).is_dir() else "val")
+        split = args.split or ("all" if args.data and is_folder_source(args.data) else "val")
         images, source = evaluation_images(model, args.data, split, args.data_dir, progress=not args.quiet,
                                            stream=args.stream)
         previous = model.threshold

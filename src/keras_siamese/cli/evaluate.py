@@ -1,5 +1,7 @@
 """`siamese evaluate`: verification, retrieval and one-shot metrics on a data split, with plots."""
 
+import sys
+
 from keras_siamese.cli._options import add_data_options, add_model_option, positive_int, random_seed
 
 DESCRIPTION = __doc__.split(": ", 1)[1]
@@ -76,6 +78,10 @@ def run(args):
     metrics = evaluate(model, args.data, args.split, args.output, args.all_pairs, args.data_dir, args.seed,
                        args.episodes, args.map_method, progress=not args.quiet, stream=args.stream)
     print(format_table(metrics))
+    if metrics.get("calibrated_on_these_images"):
+        print(f"siamese evaluate: note: the threshold was calibrated on these images (the "
+              f"{model.calibration['split']} split of this data): the figures at the threshold are in-sample; "
+              "evaluate other images of these classes for an honest estimate", file=sys.stderr)
     if "threshold_gap" in metrics:
         print(f"the threshold was chosen on other classes; to set it for these, on a few labelled images of them: "
               f"siamese calibrate --model {args.model} --data FOLDER_OF_NEW_CLASSES --recenter "

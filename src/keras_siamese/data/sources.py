@@ -122,6 +122,12 @@ def _load_split_folders(folders, shape, progress, stream):
     return train, held.get("val"), held["test"]
 
 
+def is_folder_source(data):
+    """Whether `load_splits` reads `data` as a folder: a folder, unless its name is a built-in source's
+    (then the built-in set is meant; ./mnist names the folder)."""
+    return str(data) not in SOURCES and Path(str(data)).is_dir()
+
+
 def load_splits(source="mnist-sample", data_dir=None, shape=None, seed=DEFAULT_SEED, val_fraction=0.1, progress=True,
                 stream="auto"):
     """Train, validation and test splits of a data source.

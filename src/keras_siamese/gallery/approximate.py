@@ -58,9 +58,11 @@ class ApproximateIndex:
         """Rows `(Q, k)` found nearest to each query, and a mask of the rows the graph filled completely."""
         queries = np.ascontiguousarray(queries, np.float32)
         matches = self.index.search(queries, k, threads=threads)
-        keys = np.asarray(matches.keys, np.int64).reshape(len(queries), -1)[:, :k]
-        counts = getattr(matches, "counts", None)  # one query gives Matches, without counts
-        counts = np.full(1, len(matches.keys)) if counts is None else np.asarray(counts).reshape(-1)
+        counts = getattr(matches, "counts", None)  # one query gives Matches, its keys cut to those found
+        found = np.asarray(matches.keys, np.int64).reshape(len(queries), -1)[:, :k]
+        keys = np.zeros((len(queries), k), np.int64)  # rows the graph did not fill are searched exactly
+        keys[:, :found.shape[1]] = found
+        counts = np.full(1, found.shape[1]) if counts is None else np.asarray(counts).reshape(-1)
         complete = counts >= min(k, len(self.index))
         return keys, complete
 

@@ -11,7 +11,7 @@ def index_images(model_path, data, output, add=False, approximate=None, data_dir
     """Enrol every image of `data` (a folder, streamed, or a source name such as mnist-sample) with the
     model at `model_path` into the gallery file `output` (appending with `add`); returns (gallery, added)."""
     from keras_siamese.data.dataset import concatenate
-    from keras_siamese.data.sources import load_splits
+    from keras_siamese.data.sources import is_folder_source, load_splits
     from keras_siamese.inference.model_io import load_model
     from keras_siamese.outputs import check_output_file
 
@@ -20,9 +20,11 @@ def index_images(model_path, data, output, add=False, approximate=None, data_dir
     with exclusive(output):  # read to written: a server enrolling into the file meanwhile waits, and loses nothing
         if add:
             gallery = Gallery.load(output, model, approximate)
+            if gallery.model_path is None or not Path(gallery.model_path).is_file():  # the same weights: record
+                gallery.model_path = Path(model_path).resolve()  # a model `search` can find
         else:
             gallery = Gallery(model, approximate, model_path=Path(model_path).resolve())
-        if Path(str(data)).is_dir():
+        if is_folder_source(data):
             added = gallery.add(data, progress=progress)
         else:
             splits = load_splits(data, data_dir, model.input_image_shape, progress=progress)

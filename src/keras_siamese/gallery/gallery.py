@@ -240,6 +240,9 @@ def _read(path, names=None):
         raise SiameseError(f"{path}: not a readable gallery file ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SiameseError(f"{path}: not a gallery file (written by siamese index)")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise SiameseError(f"{path}: a gallery file of format version {meta.get('version')!r}; this keras-siamese "
+                           f"reads version {VERSION} and older (upgrade it, or rebuild the gallery)")
     damage = [f"no {name}" for name in MEMBERS if names is None and name not in arrays]
     if not isinstance(meta.get("fingerprint"), str) or not isinstance(meta.get("model"), (str, type(None))):
         damage.append("its record lacks the model's fingerprint or file")

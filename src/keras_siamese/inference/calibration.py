@@ -84,8 +84,12 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
         check_recenterable(model)
     if len(images) < 2:
         raise SiameseError(f"recentering needs at least 2 images; received {len(images)}")
-    tower = model.tower
+    tower = keras.models.clone_model(model.tower)  # a copy: training `model` on must not move it
+    tower.set_weights(model.tower.get_weights())
     last = tower.layers[-1]
+    if features == "embedding" and any(layer.name == "l2_normalize_pooled" for layer in tower.layers):
+        raise SiameseError("this model was recentred on its pooled features; to recentre embeddings, start from "
+                           "the trained model")
     if features == "pooled" and any(layer.name == "embedding" for layer in tower.layers):
         measured = L2Normalize(dtype="float32", name="l2_normalize_pooled")(tower.get_layer("embedding").input)
     elif features == "pooled" and not isinstance(last, Recenter):

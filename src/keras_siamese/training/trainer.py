@@ -194,6 +194,7 @@ class Trainer:
         self.progress = progress
         self.history = {}
         self.earlier_seconds = 0.0  # what the run took before it was interrupted, when resumed
+        self.batch_size_asked = None if recorded else settings.get("batch_size")  # the recipe's needs no note
 
     def prepare(self):
         """Seed everything, load and split the data, and settle the settings that depend on its size."""
@@ -247,7 +248,7 @@ class Trainer:
             if not self.objective.takes_pairs:
                 classes, per_class = classes_and_images_per_batch(
                     config, len(np.unique(train.labels)) * (len(config.transforms) + 1))
-                if classes * per_class != config.batch_size:
+                if self.batch_size_asked is not None and classes * per_class != config.batch_size:
                     print(f"note: batches hold {classes} classes x {per_class} images = {classes * per_class}, "
                           f"the nearest to a batch of {config.batch_size} in whole classes", file=sys.stderr)
             self.distribute_batches()
