@@ -22,7 +22,8 @@ def add_parser(commands):
                         "never trained on, where it spreads them apart. FEATURES: embedding (the model's; unit-length "
                         f"ones only) or pooled (the tower's features before its final projection, which keep more "
                         f"of what tells new classes apart); default {RECENTER_DEFAULT}")
-    p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically)")
+    p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically; "
+                                    "required with --recenter)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
     return p
