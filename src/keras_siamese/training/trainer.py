@@ -245,12 +245,11 @@ class Trainer:
             self.objective = build_objective(self.model, config)
             self.batches = make_batches(train, config, self.objective.takes_pairs, config.seed, self.unlabeled,
                                         config.transforms)
-            if not self.objective.takes_pairs:
-                classes, per_class = classes_and_images_per_batch(
-                    config, len(np.unique(train.labels)) * (len(config.transforms) + 1))
-                if self.batch_size_asked is not None and classes * per_class != config.batch_size:
-                    print(f"note: batches hold {classes} classes x {per_class} images = {classes * per_class}, "
-                          f"the nearest to a batch of {config.batch_size} in whole classes", file=sys.stderr)
+            sampler = getattr(self.batches, "sampler", None)  # class-balanced batches: P classes x K images
+            if self.batch_size_asked is not None and sampler is not None and sampler.batch_size != config.batch_size:
+                print(f"note: batches hold {sampler.classes_per_batch} classes x {sampler.images_per_class} images "
+                      f"= {sampler.batch_size}, the nearest to a batch of {config.batch_size} in whole classes",
+                      file=sys.stderr)
             self.distribute_batches()
             # the images are loaded by now (or stay on disk): available memory already leaves them out
             budget.check_training_memory(tower, images_per_step(self.batches, config) // self.replicas.count,
