@@ -50,14 +50,19 @@ def text_of(browser, selector):
     return browser.find_element(By.CSS_SELECTOR, selector).text
 
 
-def test_the_page_compares_and_searches_real_uploads(browser, tmp_path):
-    from selenium.webdriver.common.by import By
-
+def known_images(tmp_path):
+    """A tiny model, a gallery of its 12 images in three classes, and one circle and one square of them."""
     model = tiny_model()
     folder = gallery_folder(tmp_path / "known")
     gallery = Gallery(model)
     gallery.add(folder)
-    circle, square = sorted((folder / "circle").iterdir())[0], sorted((folder / "square").iterdir())[1]
+    return model, gallery, sorted((folder / "circle").iterdir())[0], sorted((folder / "square").iterdir())[1]
+
+
+def test_the_page_compares_and_searches_real_uploads(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    model, gallery, circle, square = known_images(tmp_path)
     with running(create_app(model, gallery)) as url:
         with httpx.Client(base_url=url) as client:
             compared = client.post("/compare", files={"image_a": circle.open("rb"), "image_b": square.open("rb")})
@@ -100,11 +105,7 @@ def test_the_page_shows_the_answer_to_the_latest_search_only(browser, tmp_path):
 
     from selenium.webdriver.common.by import By
 
-    model = tiny_model()
-    folder = gallery_folder(tmp_path / "known")
-    gallery = Gallery(model)
-    gallery.add(folder)
-    circle, square = sorted((folder / "circle").iterdir())[0], sorted((folder / "square").iterdir())[1]
+    model, gallery, circle, square = known_images(tmp_path)
     app = create_app(model, gallery)
     searches = []
 
