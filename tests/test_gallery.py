@@ -66,6 +66,18 @@ def test_exact_search_matches_brute_force_across_blocks(monkeypatch):
     np.testing.assert_array_equal(rows, np.argsort(full, axis=1)[:, :5])
     np.testing.assert_allclose(distances, np.sort(full, axis=1)[:, :5], rtol=1e-6)
     assert exact_search(base[:3], queries, 5)[0].shape == (11, 3)  # k is capped at the gallery size
+    # k beyond two blocks' rows: every merge keeps all it has until k rows are seen
+    rows, _ = exact_search(base, queries, 20)
+    np.testing.assert_array_equal(rows, np.argsort(full, axis=1)[:, :20])
+
+
+def test_exact_search_ranks_float32_ties_by_exact_distance():
+    # |b|^2 - 2 q.b rounds to -10000 in float32 for the three decoys (0.012 away) and lands just above it for the
+    # nearest row (0.01 away); candidates are re-ranked by float64 distances
+    base = np.array([[100, 0.012], [100, -0.012], [100, 0.0121], [100.01, 0]], np.float32)
+    rows, distances = exact_search(base, np.array([[100, 0]], np.float32), 1)
+    assert rows.tolist() == [[3]]
+    assert distances[0, 0] == pytest.approx(0.01, rel=1e-3)
 
 
 def clustered(n, seed, centres):

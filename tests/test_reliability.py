@@ -99,6 +99,30 @@ def test_errors_name_the_users_path_not_the_temporary_file(tmp_path):
     assert leftovers(tmp_path) == [] and not target.exists()
 
 
+def test_the_new_file_and_its_name_reach_the_disk_before_the_write_ends(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    target = tmp_path / "model.keras"
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+        assert synced == []
+    assert synced[0].endswith(".keras") and TMP_MARK in synced[0]  # the data, under its temporary name
+    assert synced[1] == str(tmp_path)  # then the folder, which now holds the new name
+    assert target.read_text() == "new"
+
+
+def test_a_long_file_name_the_system_allows_is_written(tmp_path):
+    target = tmp_path / ("字" * 80 + ".png")  # 244 bytes: the longest names stay under 255 with ours added
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"x")
+    assert target.read_bytes() == b"x" and leftovers(tmp_path) == []
+    with pytest.raises(OSError) as info:  # a name too long for the system: the error names it, not ours
+        with atomic_path(tmp_path / ("字" * 90 + ".png")):
+            pass
+    assert info.value.filename == str(tmp_path / ("字" * 90 + ".png"))
+
+
 def test_temporary_files_of_a_killed_process_are_removed_by_the_next_write(tmp_path):
     target = tmp_path / "model.keras"
     killed = run_python(f"""

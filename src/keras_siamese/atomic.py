@@ -1,13 +1,15 @@
-"""Write files so that a reader sees either the old file or the complete new one.
+"""Write files so that a reader sees either the old file or the complete new one, after a crash too.
 
 Temporary files are hidden and named `.{name}.siamese-tmp-{pid}-{random}{suffix}` beside the
 file they replace, so a later run recognises those of a process that died (kill -9, power
 loss) and removes them. Writers of one file take an advisory lock (`.{name}.siamese-lock`
-beside it), so two processes never replace the same file at once.
+beside it), so two processes never replace the same file at once. A long `name` is cut
+there (with a hash of the whole), so a file name the system allows never fails for them.
 """
 
 import contextlib
 import csv
+import hashlib
 import json
 import math
 import os
@@ -27,6 +29,7 @@ except ImportError:  # Windows: no advisory locks
 TMP_MARK = ".siamese-tmp-"
 LOCK_SUFFIX = ".siamese-lock"
 LOCK_WAIT = 30.0  # seconds a writer waits for another process to finish writing the same file
+HIDDEN_NAME_BYTES = 96  # of a file's name in its temporary and lock files' names
 _OURS = re.compile(r"^\..*" + re.escape(TMP_MARK) + r"(\d+)-")
 _held = {}  # lock file -> file descriptor: the locks this process holds, so that they nest
 _swept = set()  # folders whose stale files this process has removed already
@@ -53,7 +56,9 @@ def atomic_path(path):
     `path` is left untouched. A symlink is written through: its target is replaced and the
     link stays. The new file keeps the mode of the one it replaces. The temporary name
     keeps the suffix of `path`, so writers that infer the format from it (Keras,
-    matplotlib) keep working. OSErrors about the temporary file name `path` instead.
+    matplotlib) keep working. OSErrors about the temporary file name `path` instead. The
+    new file's data, then its name, are flushed to disk (fsync) before the block ends, so
+    a power loss cannot leave an empty or partly written file under the name.
     """
     path = Path(path)
     target = resolve_target(path)
@@ -62,19 +67,44 @@ def atomic_path(path):
         remove_stale(target.parent)
     with exclusive(target):
         mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}{os.getpid()}-", suffix=target.suffix,
-                                   dir=target.parent)
-        os.close(fd)
+        tmp = ""
         try:
+            suffix = target.suffix if len(os.fsencode(target.suffix)) <= 16 else ""  # a format's, not a long name's
+            fd, tmp = tempfile.mkstemp(prefix=f".{_short(target.name)}{TMP_MARK}{os.getpid()}-", suffix=suffix,
+                                       dir=target.parent)
+            os.close(fd)
             yield Path(tmp)
             os.chmod(tmp, mode)
+            _sync(tmp)
             os.replace(tmp, target)
+            _sync(target.parent)
         except BaseException as error:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
             if isinstance(error, OSError) and isinstance(error.filename, str):
-                error.filename = error.filename.replace(tmp, str(path))
+                error.filename = error.filename.replace(tmp, str(path)) if tmp else str(path)
             raise
+
+
+def _short(name):
+    """`name`, or for a long one its first bytes and a hash of the whole: a part of hidden files' names."""
+    raw = os.fsencode(name)
+    if len(raw) <= HIDDEN_NAME_BYTES:
+        return name
+    return f"{os.fsdecode(raw[:HIDDEN_NAME_BYTES - 9])}~{hashlib.sha1(raw).hexdigest()[:8]}"
+
+
+def _sync(path):
+    """Flush a file's data, or a folder's entries, to disk; a no-op where the system cannot open a folder."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (IsADirectoryError, PermissionError):  # Windows opens no folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -87,7 +117,7 @@ def exclusive(path, wait=LOCK_WAIT):
     model file in place, so that no result is silently lost.
     """
     target = resolve_target(path)
-    lock = target.parent / f".{target.name}{LOCK_SUFFIX}"
+    lock = target.parent / f".{_short(target.name)}{LOCK_SUFFIX}"
     key = str(lock.absolute())
     if fcntl is None or key in _held:  # no advisory locks here, or this process holds it already
         yield

@@ -52,8 +52,8 @@ def add_parser(commands):
     loss = p.add_argument_group("loss")
     loss.add_argument("--loss", type=canonical, choices=list(LOSSES), help=LOSSES.describe())
     loss.add_argument("--unlabeled", metavar="FOLDER",
-                      help="images without labels (any layout), e.g. of the classes you will verify: they train "
-                           "through the self-supervised term")
+                      help="images without labels (any layout), e.g. of the classes you will verify: each is a class "
+                           "of its own, its two augmented views a positive pair")
     loss.add_argument("--ssl-weight", type=float,
                       help="weight of the self-supervised term (two augmented views of each image are a positive "
                            "pair; SimCLR); default 1 with --unlabeled, else 0 (off)")

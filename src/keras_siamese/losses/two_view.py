@@ -17,8 +17,9 @@ def two_view_contrastive(labels, views, temperature=0.1, ssl_weight=1.0):
     """Per image, the mean over its two views of supcon + `ssl_weight` x NT-Xent, shape `(batch,)`.
 
     `views` is `(batch, 2, dim)`, unit length. `labels` are class codes, or -1
-    for an unlabelled image, whose only supervised positive is then its own
-    other view (so it counts in the self-supervised part alone).
+    for an unlabelled image: a class of its own, whose only positive in the
+    supervised term is then its other view, as in the self-supervised one (so it
+    trains on that pair with weight 1 + `ssl_weight`).
     """
     labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
     n = ops.shape(labels)[0]

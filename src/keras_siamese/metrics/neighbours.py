@@ -6,6 +6,8 @@ from keras_siamese.numeric import EPSILON  # the model's clamp, so host distance
 
 QUERY_BLOCK = 256
 BASE_BLOCK = 65536  # QUERY_BLOCK x BASE_BLOCK float32 scores: 64 MiB at a time
+# Candidates kept beyond k, so that rows whose float32 scores round alike are still ranked by exact distance.
+SPARE_CANDIDATES = 8
 
 
 def euclidean(a, b, epsilon=EPSILON):
@@ -32,9 +34,9 @@ def squared_distances(queries, base, base_norms=None):
 def exact_search(base, queries, k, epsilon=EPSILON, base_norms=None):
     """Indices and distances `(Q, min(k, N))` of each query's nearest rows of `base`, nearest first.
 
-    Candidates are ranked with `|q|^2 + |b|^2 - 2 q.b` in float32 blocks; the
-    distances returned are recomputed directly in float64 (see `euclidean`), so
-    they equal the model's distances and are never squared.
+    Candidates (k and a few spare) are found with `|q|^2 + |b|^2 - 2 q.b` in
+    float32 blocks, then ranked by distances recomputed directly in float64 (see
+    `euclidean`), so they equal the model's distances and are never squared.
     """
     base = np.asarray(base, np.float32)
     queries = np.asarray(queries, np.float32)
@@ -42,11 +44,13 @@ def exact_search(base, queries, k, epsilon=EPSILON, base_norms=None):
     if k == 0 or len(queries) == 0:
         return np.zeros((len(queries), k), np.int64), np.zeros((len(queries), k))
     norms = squared_norms(base) if base_norms is None else base_norms
+    candidates = min(k + SPARE_CANDIDATES, len(base))
     indices = np.concatenate([
-        _nearest_block(base, norms, queries[start:start + QUERY_BLOCK], k)
+        _nearest_block(base, norms, queries[start:start + QUERY_BLOCK], candidates)
         for start in range(0, len(queries), QUERY_BLOCK)
     ])
-    return rank_candidates(base, queries, indices, epsilon)
+    indices, distances = rank_candidates(base, queries, indices, epsilon)
+    return indices[:, :k], distances[:, :k]
 
 
 def rank_candidates(base, queries, candidates, epsilon=EPSILON):
@@ -72,6 +76,7 @@ def _nearest_block(base, norms, queries, k):
             best, best_scores = local + start, local_scores
         else:
             merged, merged_scores = np.hstack([best, local + start]), np.hstack([best_scores, local_scores])
-            keep = np.argpartition(merged_scores, k - 1, axis=1)[:, :k]
+            take = min(k, merged.shape[1])  # while k exceeds the rows seen so far, keep them all
+            keep = np.argpartition(merged_scores, take - 1, axis=1)[:, :take]
             best, best_scores = np.take_along_axis(merged, keep, axis=1), np.take_along_axis(merged_scores, keep, 1)
     return best

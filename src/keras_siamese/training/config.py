@@ -120,7 +120,8 @@ class TrainConfig:
         check(self.loss == "supcon" or not self.two_views, "loss", self.loss,
               "must be 'supcon' for the self-supervised term (ssl_weight, unlabeled)")
         check(self.unlabeled is None or self.two_views, "ssl_weight", self.ssl_weight,
-              "must be above 0 with unlabelled images: they train through the self-supervised term alone")
+              "must be above 0 with unlabelled images: they train on the two augmented views of each image "
+              "that the self-supervised term brings")
         LOSSES[self.loss].make(self)  # the loss checks its own values (margin, temperature, ...)
         parse_rule(self.calibrate)
         return self
