@@ -165,4 +165,12 @@ def test_evaluating_the_images_a_threshold_was_calibrated_on_is_noted(trained, t
     assert "note: the threshold was calibrated on these images (the all split of this data)" in \
         capsys.readouterr().err
     assert main(["evaluate", "--model", str(model), "--data", str(folder), "--quiet", "--episodes", "5"]) == 0
-    assert "calibrated on these images" not in capsys.readouterr().err
+    assert "calibrated on" not in capsys.readouterr().err  # the trained model's test split: never calibrated on
+    # training calibrated the threshold on its validation images (or its training images, without them)
+    split = ks.load_model(model).calibration["split"]
+    assert main(["evaluate", "--model", str(model), "--data", str(folder), "--split", split, "--quiet",
+                 "--episodes", "5"]) == 0
+    assert f"note: the threshold was calibrated on these images (the {split} split of this data)" in \
+        capsys.readouterr().err
+    assert main(["evaluate", "--model", str(model), "--split", "all", "--quiet", "--episodes", "5"]) == 0
+    assert f"calibrated on some of these images (the {split} split" in capsys.readouterr().err

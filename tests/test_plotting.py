@@ -95,6 +95,14 @@ def test_pairs_mismatched_lengths_is_an_error(tmp_path):
         plot_pairs([gray()], [gray(), gray()], [0.1, 0.2], tmp_path / "p.png")
 
 
+def test_names_with_dollar_signs_are_drawn_as_they_are(tmp_path):
+    # matplotlib reads text between two $ as a formula, and fails to draw a bad one
+    plot_pairs([gray()], [gray()], [0.3], tmp_path / "p.png", names=[("x$^$y.png", "$HOME$.png")])
+    plot_embedding_map(EMBEDDINGS, LABELS, ["a$_", "$b$", "c"], tmp_path / "m.png")
+    assert_png(tmp_path / "p.png", min_side=150)
+    assert_png(tmp_path / "m.png")
+
+
 def test_pairs_show_without_display_just_saves(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -42,8 +42,13 @@ def default_source(model):
 
 def _trained_on(model, splits):
     """Whether `splits` are of the data `model` trained on (the same built-in set, or the same folder)."""
-    recorded, loaded = model.info.get("data", {}), splits.source
-    same_name = recorded.get("name") == loaded.get("name")
+    return same_data(model.info.get("data", {}), splits.source)
+
+
+def same_data(recorded, loaded):
+    """Whether two descriptions of data (`Splits.source`) name the same built-in set or the same folder; arrays
+    are never known to be the same."""
+    same_name = recorded.get("name") == loaded.get("name") != "array"
     return same_name and (loaded.get("name") != "folder" or recorded.get("path") == loaded.get("path"))
 
 
@@ -135,8 +140,9 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     if gap is not None:
         metrics["threshold_gap"] = gap
     calibrated = model.calibration
-    if calibrated.get("data") == source and calibrated.get("split") in ("all", split):
-        metrics["calibrated_on_these_images"] = True  # `siamese calibrate` on this data: in-sample figures
+    overlap = calibrated.get("split") == split or "all" in (split, calibrated.get("split"))
+    if overlap and same_data(calibrated.get("data", {}), source):
+        metrics["calibrated_on_these_images"] = True  # by training or `siamese calibrate`: in-sample figures
     if output is not None:
         metrics["files"] = write_evaluation(Path(output), metrics, images, pairs, same, distances, embeddings,
                                             map_method, seed)

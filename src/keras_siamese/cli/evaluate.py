@@ -79,9 +79,10 @@ def run(args):
                        args.episodes, args.map_method, progress=not args.quiet, stream=args.stream)
     print(format_table(metrics))
     if metrics.get("calibrated_on_these_images"):
-        print(f"siamese evaluate: note: the threshold was calibrated on these images (the "
-              f"{model.calibration['split']} split of this data): the figures at the threshold are in-sample; "
-              "evaluate other images of these classes for an honest estimate", file=sys.stderr)
+        whole = model.calibration["split"] in (args.split, "all")
+        print(f"siamese evaluate: note: the threshold was calibrated on {'these' if whole else 'some of these'} "
+              f"images (the {model.calibration['split']} split of this data): the figures at the threshold are "
+              "in-sample; evaluate other images of these classes for an honest estimate", file=sys.stderr)
     if "threshold_gap" in metrics:
         print(f"the threshold was chosen on other classes; to set it for these, on a few labelled images of them: "
               f"siamese calibrate --model {args.model} --data FOLDER_OF_NEW_CLASSES --recenter "
