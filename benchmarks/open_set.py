@@ -24,9 +24,11 @@ Data: `mnist-sample` (its train split's digits 0-4; test split's digits 5-9),
 `fashion-mnist` (600 training images per class of classes 0-4, 200 test images per
 class of classes 5-9, sampled with `--seed`, as in the anchors' "Open set"), or a
 folder of class subfolders (`--train-classes a,b,c`, default the first half of its
-sorted classes; test split of the others). `--with-unlabeled` adds `ours+unlabeled`:
-ours given the unseen classes' training images without labels (training setting
-`unlabeled`).
+sorted classes; test split of the others). At most `--max-test-images` unseen-class test
+images are scored (2,000, drawn evenly across classes with `--seed`): the peers report
+a distance for every pair of them. `--with-unlabeled` adds `ours+unlabeled`: ours given
+the unseen classes' training images without labels (training setting `unlabeled`), held
+to the same budget.
 
     python benchmarks/open_set.py --data mnist-sample
     python benchmarks/open_set.py --data fashion-mnist --with-unlabeled
@@ -59,6 +61,7 @@ METHODS = ("ours", "pixels", "pca", "seed", "kerasio", "pml")
 PEERS = ("seed", "kerasio", "pml")
 PEER_SHAPE = (28, 28, 1)  # the peers' towers take MNIST-sized grey images only
 SAMPLE = {"fashion-mnist": (600, 200)}  # images per class drawn for training / testing
+MAX_TEST_IMAGES = 2000  # the peers' every-pair distances: N^2/2 pairs of embeddings in memory
 PCA_COMPONENTS = 16
 EVAL_SEED = 0  # evaluation pairs and one-shot episodes
 ONE_SHOT_WAYS = 5  # fewer when there are fewer unseen classes
@@ -114,7 +117,20 @@ def sample_per_class(labels, codes, per_class, rng):
     return rng.permutation(np.concatenate(chosen))
 
 
-def load_open_set(data, train_classes, seed):
+def source_name(data):
+    """The registered spelling of a built-in data set (`Fashion_MNIST` -> `fashion-mnist`), or `data` (a folder)."""
+    from keras_siamese.data.sources import SOURCES, is_folder_source
+    from keras_siamese.errors import SiameseError
+
+    if is_folder_source(data):
+        return data
+    try:
+        return SOURCES.name(data)
+    except SiameseError:
+        return data  # load_splits names what is wrong with it
+
+
+def load_open_set(data, train_classes, seed, max_test=MAX_TEST_IMAGES):
     from keras_siamese.data.sources import load_splits
 
     splits = load_splits(data, val_fraction=0.0, progress=False)
@@ -128,6 +144,13 @@ def load_open_set(data, train_classes, seed):
     rng = np.random.default_rng(seed)
     train = sample_per_class(splits.train.labels, seen, per_train, rng)
     test = sample_per_class(splits.test.labels, unseen, per_test, rng)
+    if len(test) > max_test:  # evenly across the unseen classes, as far as each has images
+        counts = np.bincount(splits.test.labels[test], minlength=len(names))[unseen]
+        share = np.minimum(counts, max_test // len(unseen))
+        while share.sum() < max_test and (share < counts).any():
+            share[np.argmax(np.where(share < counts, counts - share, -1))] += 1
+        test = rng.permutation(np.concatenate([
+            rng.choice(test[splits.test.labels[test] == code], n, replace=False) for code, n in zip(unseen, share)]))
     unlabeled = sample_per_class(splits.train.labels, unseen, per_train, rng)
     return OpenSet(splits.train.images[train], splits.train.labels[train], splits.test.images[test],
                    splits.test.labels[test], splits.train.images[unlabeled], splits.train.labels[unlabeled],
@@ -337,7 +360,7 @@ def benchmark(args):
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise SystemExit(f"--methods: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
-    if args.budget is None and "ours" not in methods:
+    if args.budget is None and "ours" not in methods and set(methods) & set(PEERS):
         raise SystemExit("without ours, give the peers' time with --budget SECONDS")
     if set(methods) & set(PEERS) and not Path(args.anchors).is_file():
         raise SystemExit(f"the peer recipes ({', '.join(sorted(set(methods) & set(PEERS)))}) need the anchors' "
@@ -348,7 +371,8 @@ def benchmark(args):
 
         if "unlabeled" not in {f.name for f in dataclasses.fields(TrainConfig)}:
             raise SystemExit("--with-unlabeled: this keras_siamese has no `unlabeled` training setting")
-    open_set = load_open_set(args.data, args.train_classes, args.seed)
+    args.data = source_name(args.data)
+    open_set = load_open_set(args.data, args.train_classes, args.seed, args.max_test_images)
     print(f"{args.data}: {json.dumps(open_set.describe())}", file=sys.stderr)
     names = np.array(open_set.class_names)
     results, budget, recentered = {}, args.budget, None
@@ -371,7 +395,7 @@ def benchmark(args):
         if args.with_unlabeled:
             print("training ours with the unseen classes' images, unlabelled ...", file=sys.stderr, flush=True)
             model, figures = run_ours(open_set.train_x, names[open_set.train_y],
-                                      {**settings, "unlabeled": open_set.unlabeled_x}, args.budget)
+                                      {**settings, "unlabeled": open_set.unlabeled_x}, budget)
             figures["settings"] = {**settings, "unlabeled": f"{len(open_set.unlabeled_x)} images"}
             results["ours+unlabeled"] = scores(ks.embed(model, open_set.test_x), open_set.test_y) | figures
     if "pixels" in methods:
@@ -395,7 +419,7 @@ def benchmark(args):
             results[peer] = run_peer(peer, open_set, budget, args.anchors, Path(folder))
 
     print(f"\n## Open set: {args.data}, {', '.join(open_set.describe()['train_classes'])} -> "
-          f"{', '.join(open_set.describe()['test_classes'])}, budget {budget:.0f} s\n")
+          f"{', '.join(open_set.describe()['test_classes'])}" + (f", budget {budget:.0f} s" if budget else "") + "\n")
     ways = min(ONE_SHOT_WAYS, len(np.unique(open_set.test_y)))  # the key one_shot_5 holds this N
     print(format_table(results, ways))
     if "ours" in results:
@@ -412,7 +436,10 @@ def benchmark(args):
     from keras_siamese.data.sources import NAMED_SOURCES
 
     name = args.data if args.data in NAMED_SOURCES else Path(args.data).name
-    output = args.output or RESULTS / f"open_set_{name}.json"
+    variant = args.train_classes or args.ours_args or args.budget or args.seed or \
+        args.methods != ",".join(METHODS)  # not the documented run: its results file stays
+    output = args.output or (HERE.parent / "bench-out" / f"open_set_{name}_{time.strftime('%Y%m%d-%H%M%S')}.json"
+                             if variant else RESULTS / f"open_set_{name}.json")
     write_json(output, {
         "command": " ".join(["python", "benchmarks/open_set.py", *sys.argv[1:]]), "cpu": cpu_model(),
         "backend": keras.config.backend(), "keras": keras.__version__, "data": args.data,
@@ -434,7 +461,11 @@ def main():
     parser.add_argument("--with-unlabeled", action="store_true",
                         help="also ours with the unseen classes' training images, unlabelled")
     parser.add_argument("--anchors", type=Path, default=Path(os.environ.get("ANCHORS", DEFAULT_ANCHORS)))
-    parser.add_argument("--output", type=Path, help="JSON results (default docs/results/open_set_<data>.json)")
+    parser.add_argument("--max-test-images", type=int, default=MAX_TEST_IMAGES,
+                        help=f"unseen-class test images scored, at most (default {MAX_TEST_IMAGES})")
+    parser.add_argument("--output", type=Path,
+                        help="JSON results (default docs/results/open_set_<data>.json for the default run, "
+                             "bench-out/open_set_<data>_<time>.json for any other)")
     parser.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--arrays", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

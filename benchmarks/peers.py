@@ -4,7 +4,8 @@ One run, one machine, one data set: every recipe trains for the same wall-time
 budget and is evaluated after each epoch on the same test pairs (one same-class
 and one other-class partner per test image, seed 0), exactly as the peers'
 `recipes.py` (in ../shared/anchors) does. Prints quality against training time,
-the time each recipe needs to reach the best peer's final quality and the ratio,
+the time each recipe needs to reach the best peer's quality within the budget (its
+last epoch ending inside it; the peers stop at the first epoch end past it) and the ratio,
 training and embedding throughput, and the peak memory of `siamese train`
 against the seed recipe's.
 
@@ -80,6 +81,11 @@ def ours(anchors, data, budget):
 
 def first_time_reaching(epochs, quality):
     return next((e["train_seconds"] for e in epochs if e["test_auc"] >= quality), None)
+
+
+def within_budget(epochs, budget):
+    """The last epoch that ended inside `budget` seconds of training (the first epoch, if none did)."""
+    return ([e for e in epochs if e["train_seconds"] <= budget] or epochs[:1])[-1]
 
 
 def best_by(epochs, seconds):
@@ -200,14 +206,16 @@ def report(args, runs, peaks, cli_peak, cli_wall, speeds, out):
         print(f"| {name} | {len(epochs)} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells)
               + f" | {last['test_auc']:.4f} | {last['test_best_acc']:.4f} |")
     peers = {k: v for k, v in runs.items() if k != "keras-siamese"}
-    figures = {"runs": runs, "peak_mb": peaks, "siamese_train": {"peak_mb": cli_peak, "wall_s": cli_wall},
+    figures = {"data": args.data, "budget_s": args.budget, "cpu": cpu_model(), "commit": commit(),
+               "runs": runs, "peak_mib": peaks, "siamese_train": {"peak_mib": cli_peak, "wall_s": cli_wall},
                "throughput": speeds}
     if peers:
-        best = max(peers, key=lambda k: peers[k][-1]["test_auc"])
-        target = peers[best][-1]["test_auc"]
+        best = max(peers, key=lambda k: within_budget(peers[k], args.budget)["test_auc"])
+        target = within_budget(peers[best], args.budget)["test_auc"]
         theirs = first_time_reaching(peers[best], target)
         mine = first_time_reaching(runs["keras-siamese"], target)
-        print(f"\nbest peer: {best}, final AUC {target:.4f}, first reached at {theirs:.1f} s of training")
+        print(f"\nbest peer: {best}, AUC {target:.4f} at its last epoch inside the budget, first reached at "
+              f"{theirs:.1f} s of training")
         if mine is None:
             print(f"keras-siamese did not reach {target:.4f} within the budget")
         else:
@@ -225,7 +233,27 @@ def report(args, runs, peaks, cli_peak, cli_wall, speeds, out):
         ratio = speeds["ours train images/s"] / speeds["seed recipe train images/s (2 per pair)"]
         print(f"training images/s, ours / seed recipe: {ratio:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+        from keras_siamese.atomic import write_json
+
+        write_json(args.json, figures)
+
+
+def cpu_model():
+    """The CPU's model name, as lscpu shows it."""
+    with open("/proc/cpuinfo") as info:
+        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
+
+
+def commit():
+    """The checked-out commit (with "+changes" when the tree differs from it), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

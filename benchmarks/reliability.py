@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 SIAMESE = str(Path(sys.executable).parent / "siamese")
+MARK = ".siamese-reliability"  # in a work folder this benchmark made, so that a rerun may replace it
 QUICK = ["--epochs", "1", "--batch-size", "12", "--images-per-class", "4", "--embedding-dim", "8", "--quiet"]
 
 
@@ -36,11 +37,11 @@ def run(argv, cap_bytes, signal_at=None, signal_number=signal.SIGTERM):
     started = time.perf_counter()
     process = subprocess.Popen([SIAMESE, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    capped = threading.Event()
+    capped, ended = threading.Event(), threading.Event()
 
-    def watch():
+    def watch():  # never polls the process: wait4 below must be the one to collect it, with its peak memory
         pending = signal_at is not None
-        while process.poll() is None:
+        while not ended.is_set():
             if rss(process.pid) > cap_bytes:
                 capped.set()
                 process.kill()
@@ -51,6 +52,7 @@ def run(argv, cap_bytes, signal_at=None, signal_number=signal.SIGTERM):
 
     threading.Thread(target=watch, daemon=True).start()
     _, status, usage = os.wait4(process.pid, 0)
+    ended.set()
     process.returncode = os.waitstatus_to_exitcode(status)
     out, err = process.stdout.read().strip().splitlines(), process.stderr.read().strip().splitlines()
     return (process.returncode, err[0] if err else "", time.perf_counter() - started, usage.ru_maxrss * 1024,
@@ -83,13 +85,20 @@ def make_folder(root, classes=("circle", "square", "cross"), per_class=8, size=1
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, help="work folder (default: a new temporary folder)")
+    parser.add_argument("--work", type=Path,
+                        help="work folder: a new or empty one, or one an earlier run made (its contents are "
+                             "replaced); default a new temporary folder")
     parser.add_argument("--cap", type=float, default=6.0, help="kill a command past this many GB resident")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="siamese-reliability-"))
-    if work.exists():
+    if work.is_dir() and any(work.iterdir()):
+        if not (work / MARK).is_file():
+            raise SystemExit(f"--work {work}: holds files this benchmark did not make; give a new or empty folder")
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    elif work.exists() and not work.is_dir():
+        raise SystemExit(f"--work {work}: is a file")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / MARK).write_text("made by benchmarks/reliability.py; the next run with --work here replaces it\n")
     cap = int(args.cap * 1e9)
     folder = make_folder(work / "images")
     model = work / "out" / "model.keras"

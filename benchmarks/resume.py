@@ -28,15 +28,26 @@ def siamese(*args):
 
 
 def run_killed(argv, delay):
-    """Start argv; SIGKILL it after `delay` seconds. Returns True if it finished on its own first."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Start argv; SIGKILL it after `delay` seconds. Returns True if it finished on its own first, False if it
+    was killed; a command that fails on its own ends the benchmark with its error (a crash is no kill)."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        process.wait(timeout=delay)
-        return process.returncode == 0
+        _, errors = process.communicate(timeout=delay)
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()
         return False
+    if process.returncode != 0:
+        last = errors.strip().splitlines()[-1] if errors.strip() else "no message"
+        raise SystemExit(f"{' '.join(argv)} failed on its own (exit {process.returncode}): {last}")
+    return True
+
+
+def cpu_model():
+    """The CPU's model name, as lscpu shows it."""
+    with open("/proc/cpuinfo") as info:
+        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                    platform.processor() or platform.machine())
 
 
 def finished_run(folder):
@@ -105,7 +116,7 @@ def main():
         print(json.dumps(results[-1]), flush=True)
     same = sum(r["max_abs_weight_diff"] == 0.0 for r in results)
     saving, training = checkpoint_cost(work / "cost", args.epochs)
-    print(json.dumps({"cpu": platform.processor() or platform.machine(), "trials": args.trials,
+    print(json.dumps({"cpu": cpu_model(), "trials": args.trials,
                       "identical_to_uninterrupted": same, "reference_seconds": round(full, 1),
                       "epochs": args.epochs, "reference_final_val_auc": history.get("val_auc", [None])[-1],
                       "checkpoint_seconds_per_epoch": round(saving / args.epochs, 4),

@@ -59,13 +59,19 @@ def child(args):
     import keras_siamese as ks
 
     class EpochTimer(keras.callbacks.Callback):
+        """Each epoch's training steps: from its start to its last batch's end, before the validation that the
+        trainer's callbacks run at the epoch end."""
+
         seconds = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
 
+        def on_train_batch_end(self, batch, logs=None):
+            self.last_batch = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
+            self.seconds.append(self.last_batch - self.start)
 
     from keras_siamese.data.sources import load_idx_source
 
@@ -88,7 +94,7 @@ def child(args):
 
 
 def measured(argv):
-    """Run a child; its JSON line, with the process's peak resident memory in MB."""
+    """Run a child; its JSON line, with the process's peak resident memory in MiB."""
     process = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     out = process.stdout.read()
@@ -96,7 +102,7 @@ def measured(argv):
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{' '.join(argv)} failed")
     result = json.loads(out.strip().splitlines()[-1])
-    result["peak_mb"] = usage.ru_maxrss / 1024
+    result["peak_mib"] = usage.ru_maxrss / 1024
     return result
 
 
@@ -110,7 +116,7 @@ def plot(sizes, peaks, path):
     axes.plot(sizes, peaks, "o-")
     axes.set_xscale("log")
     axes.set_xlabel("images in the folder")
-    axes.set_ylabel("peak resident memory (MB)")
+    axes.set_ylabel("peak resident memory (MiB)")
     axes.set_ylim(0, max(peaks) * 1.3)
     axes.set_title("siamese train --stream, two epochs")
     figure.tight_layout()
@@ -149,21 +155,21 @@ def main():
     for name, run in (("in memory", memory), ("streamed", streamed)):
         print(f"  {name:>9}: epochs {', '.join(f'{s:.1f}' for s in run['epoch_seconds'])} s; "
               f"{run['first_images_per_s']:,.0f} then {run['images_per_s']:,.0f} images/s; "
-              f"prepare {run['prepare_seconds']:.1f} s, peak {run['peak_mb']:,.0f} MB")
+              f"prepare {run['prepare_seconds']:.1f} s, peak {run['peak_mib']:,.0f} MiB")
     print(f"  streamed / in memory images/s, first epoch (decoding): "
           f"{streamed['first_images_per_s'] / memory['first_images_per_s']:.2f}; second epoch (cached): "
           f"{streamed['images_per_s'] / memory['images_per_s']:.2f} (target >= 0.80)")
 
     print("\nPeak memory of two streamed epochs against folder size:")
     peaks = []
-    for size in args.sizes:
+    for size in sorted(args.sizes):  # smallest first: the ratio below is largest / smallest
         run = streamed if size == largest else measured(["--child", "--data", str(folders[size]), "--stream", "true",
                                                          "--epochs", "2"])
-        peaks.append(run["peak_mb"])
-        print(f"  {size:>9,} images: peak {run['peak_mb']:,.0f} MB, {run['images_per_s']:,.0f} images/s")
+        peaks.append(run["peak_mib"])
+        print(f"  {size:>9,} images: peak {run['peak_mib']:,.0f} MiB, {run['images_per_s']:,.0f} images/s")
     print(f"  peak at {largest:,} / peak at {min(args.sizes):,}: {peaks[-1] / peaks[0]:.3f} (target <= 1.2)")
     args.plot.parent.mkdir(parents=True, exist_ok=True)
-    plot(args.sizes, peaks, args.plot)
+    plot(sorted(args.sizes), peaks, args.plot)
     print(f"  plot: {args.plot}")
 
     print(f"\nDevices, in-memory Fashion-MNIST ({args.device_images:,} images, second of two epochs):")

@@ -94,8 +94,9 @@ def fp32_peak(cpu):
     """(GFLOP/s, how it was derived): cores x GHz x FMA units x fp32 lanes x 2 FLOP per FMA, for the
     instruction set oneDNN may use (`isa_cap`)."""
     flags, cap = cpu["flags"], isa_cap()
-    if cap and not cap.startswith("avx512"):
-        flags = {f for f in flags if not f.startswith("avx512")} - (set() if cap.startswith("avx") else {"avx", "avx2"})
+    if cap and not cap.startswith("avx512"):  # oneDNN's AVX kernels have no FMA (that came with AVX2); SSE none
+        flags = {f for f in flags if not f.startswith("avx512")}
+        flags -= {"avx2", "fma"} if cap == "avx" else set() if cap.startswith("avx2") else {"avx", "avx2", "fma"}
     if "avx512f" in flags:
         lanes, width = 16, "AVX-512: 16 fp32 lanes"
         if cpu["vendor"] == "AuthenticAMD" and cpu["family"] == 25:
@@ -397,7 +398,10 @@ def main():
             print(f"  {part}: {seconds:.2f} s ({seconds / share['wall_s']:.1%})")
         print(f"everything but the training steps: {share['non_training_share']:.1%} of the wall time")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2, default=float))
+        from keras_siamese.atomic import atomic_path
+
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(figures, indent=2, default=float))
 
 
 if __name__ == "__main__":
