@@ -88,11 +88,36 @@ def test_pairs_inside_its_input_folder_skip_their_own_outputs_and_never_replace_
         assert len(names) > 10 and not names & {"pairs.png", "pairs.csv"}
 
 
+def test_pairs_leave_out_files_that_are_not_images_and_name_them(trained, tmp_path, capsys):
+    import shutil
+
+    folder, model = trained
+    copy = shutil.copytree(folder, tmp_path / "images")
+    (copy / "Thumbs.db").write_bytes(b"\0" * 64)
+    (copy / "circle" / "notes.txt").write_text("drawn by hand")
+    (copy / "table.csv").mkdir()  # a folder where pairs' table would go
+    for seed in range(3):  # whichever pairs are drawn
+        assert main(["pairs", "--model", str(model), "--input", str(copy), "--count", "30", "--seed", str(seed),
+                     "--output", str(tmp_path / "out.png")]) == 0
+        err = capsys.readouterr().err
+        assert "2 files under" in err and "Thumbs.db" in err and "notes.txt" in err
+    assert main(["pairs", "--model", str(model), "--input", str(copy), "--output", str(copy / "table.png")]) == 2
+    assert "the table beside it" in error_line(capsys) and not (copy / "table.png").exists()
+
+
 def test_samples_writes_named_pngs(trained, tmp_path):
     folder, _ = trained
     assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "s"), "--count", "5"]) == 0
-    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    names = sorted(p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith("."))
     assert len(names) == 5 and all(n.startswith("image_") and n.endswith(".png") for n in names)
+    (tmp_path / "s" / "mine.png").write_bytes(b"not a sample")
+    # a smaller draw replaces the earlier one whole: `pairs` on the folder sees this draw only
+    assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "s"), "--count", "2"]) == 0
+    names = sorted(p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith("."))
+    assert len(names) == 3 and "mine.png" in names  # files it did not write are left alone
+    assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "t"), "--count", "1",
+                 "--image-size", "40x30"]) == 0
+    assert Image.open(next((tmp_path / "t").glob("image_*.png"))).size == (30, 40)
 
 
 def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):

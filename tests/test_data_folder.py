@@ -373,7 +373,7 @@ def test_write_samples_round_robin_over_classes(tmp_path):
     out = tmp_path / "samples"
     paths = write_samples(root, out, count=7, seed=1)
     assert [p.name[:9] for p in paths] == [f"image_{n:02d}_" for n in range(1, 8)]
-    assert sorted(out.iterdir()) == sorted(paths)  # exactly these files, no temporaries
+    assert sorted(out.iterdir()) == sorted([*paths, out / ".siamese-samples.json"])  # no temporaries; the list
     classes = [p.stem[9:] for p in paths]
     assert set(classes) == {"big_cat", "dog", "emu"}
     assert len(set(classes[:3])) == 3 and len(set(classes[3:6])) == 3 and classes[6] == classes[0]
@@ -390,7 +390,7 @@ def test_write_samples_round_robin_over_classes(tmp_path):
 def test_write_samples_count_is_capped_by_the_test_split(tmp_path):
     root = write_folder(tmp_path / "images", per_class=20)  # 12 test images
     paths = write_samples(root, tmp_path / "out", count=50, seed=0)
-    assert len(paths) == 12 and len(list((tmp_path / "out").iterdir())) == 12
+    assert len(paths) == 12 and len(list((tmp_path / "out").glob("image_*.png"))) == 12
     assert len(write_samples(root, tmp_path / "one", count=1)) == 1
 
 
@@ -438,6 +438,16 @@ def test_mnist_sample_test_split_ignores_the_seed(mnist_sample):
     assert list(one.test.ids) == list(two.test.ids)
     np.testing.assert_array_equal(one.test.images, two.test.images)
     assert list(one.val.ids) != list(two.val.ids)
+
+
+def test_a_float_image_with_nan_is_refused_by_its_file_name(tmp_path):
+    from keras_siamese.data.folder import read_image
+
+    pixels = np.full((6, 6), 0.5, np.float32)
+    pixels[2, 3] = np.nan  # masked scientific images hold NaN
+    Image.fromarray(pixels, mode="F").save(tmp_path / "masked.tif")
+    with pytest.raises(SiameseError, match=r"masked.tif: .*NaN"):
+        read_image(tmp_path / "masked.tif", (6, 6), 1)
 
 
 def test_sixteen_bit_grey_png_is_scaled_not_clipped(tmp_path):

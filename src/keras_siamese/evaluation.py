@@ -178,7 +178,7 @@ def write_evaluation(folder, metrics, images, pairs, same, distances, embeddings
 
     names = ("metrics.json", "distances.csv", "roc.png", "distance_histogram.png", "embedding_map.png")
     paths = {name: str(folder / name) for name in names}
-    with contextlib.ExitStack() as stack:  # all five replace older files together, or none does
+    with contextlib.ExitStack() as stack:  # all five are written before any replaces an older file
         files = {name: stack.enter_context(atomic_path(folder / name)) for name in names}
         write_csv(files["distances.csv"], ("image_a", "image_b", "same_class", "distance"), (
             (images.ids[a], images.ids[b], int(s), float(d)) for (a, b), s, d in zip(pairs, same, distances)

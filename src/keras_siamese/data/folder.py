@@ -65,6 +65,19 @@ def list_images(root):
     return files
 
 
+def is_image_file(path):
+    """Whether `path` is a regular file whose header Pillow recognises (read, not decoded)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with Image.open(path):
+            return True
+    except Image.DecompressionBombError:  # an image, just a large one: the pixel limit says what happens to it
+        return True
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError, struct.error):
+        return False
+
+
 class _PixelBudget:
     """Lets threads decode while the pixels being decoded stay within a limit (one image always may),
     so decoding memory is bounded by the limit, not by the number of threads."""
@@ -110,14 +123,12 @@ def _open_header(path, limit=None, formats=None):
     with _readable(path):
         if isinstance(path, (str, os.PathLike)) and not stat.S_ISREG(os.stat(path).st_mode):
             raise SiameseError(f"{path}: not a regular file")  # a pipe would block the read, a device never end
+        if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
+            Image.MAX_IMAGE_PIXELS = limit  # Pillow's own check (at twice it) then never refuses what `limit` allows
         try:
             image = Image.open(path, formats=formats)
-        except Image.DecompressionBombError as error:  # Pillow's own check, at twice MAX_IMAGE_PIXELS, came first
-            pixels = declared_pixels(error)
-            if pixels <= limit:
-                raise SiameseError(f"{path}: {pixels:,} pixels, over Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,} "
-                                   "(PIL.Image.MAX_IMAGE_PIXELS)") from None
-            raise _too_large(path, f"{pixels:,}", limit) from None
+        except Image.DecompressionBombError as error:  # Pillow's own check came first: its message has the size
+            raise _too_large(path, f"{declared_pixels(error):,}", limit) from None
     if image.width * image.height > limit:
         image.close()
         raise _too_large(path, f"{image.width}x{image.height} is {image.width * image.height:,}", limit)
@@ -194,6 +205,8 @@ def picture_array(image, size, channels, name="an image"):
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     except (OSError, ValueError) as error:
         raise SiameseError(f"{name}: cannot convert the image ({error})") from None
+    except SiameseError as error:  # a float image with NaN, from `to_uint8`
+        raise SiameseError(f"{name}: {error}") from None
     array = np.asarray(image, dtype=np.uint8)
     return array[..., None] if channels == 1 else array
 

@@ -1,12 +1,13 @@
 """The seed's test script: random pairs of images from a folder, with distances, as a figure and a table."""
 
 import itertools
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from keras_siamese.atomic import atomic_path, write_csv
-from keras_siamese.data.folder import list_images, read_images
+from keras_siamese.data.folder import is_image_file, list_images, read_images
 from keras_siamese.errors import SiameseError
 from keras_siamese.inference.compare import decide
 from keras_siamese.inference.embedding import embed_images, pair_distances
@@ -37,12 +38,20 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
         raise SiameseError(f"--count must be between 1 and {MAX_PAIRS}; received {count}")
     figure = check_output_file(output, FIGURE_SUFFIXES)
     table = figure.with_suffix(".csv")
+    if table.is_dir():
+        raise SiameseError(f"--output {output}: the table beside it, {table}, is a folder; choose another name")
     paths = list_images(folder)
     ours = {figure.resolve(), table.resolve()}
     if figure.resolve() in {p.resolve() for p in paths} and not table.is_file():
         raise SiameseError(f"--output {output}: one of the images under {folder}, which the figure would replace; "
                            "choose another file")
     paths = [p for p in paths if p.resolve() not in ours]  # the figure and table of an earlier run here
+    others = [p for p in paths if not is_image_file(p)]  # Thumbs.db, notes: the same pairs whatever the seed
+    if others:
+        shown = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        print(f"note: {len(others)} file{'s' if len(others) > 1 else ''} under {folder} "
+              f"{'are not images' if len(others) > 1 else 'is not an image'}, left out: {shown}", file=sys.stderr)
+        paths = [p for p in paths if p not in set(others)]
     if len(paths) < 2:
         raise SiameseError(f"{folder}: needs at least 2 images to form a pair; found {len(paths)}")
     pairs = draw_pairs(len(paths), count, seed)
