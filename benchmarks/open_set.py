@@ -45,7 +45,6 @@ import importlib.util
 import inspect
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import cpu_model
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_ANCHORS = HERE.parent.parent / "shared" / "anchors" / "recipes.py"
@@ -335,13 +336,6 @@ def run_peer(peer, open_set, budget, anchors, folder):
     return figures | {"train_seconds": epochs[-1]["train_seconds"], "process_seconds": wall,
                       "epochs": len(epochs), "best_epoch": best["epoch"], "best_epoch_auc": best["auc"],
                       "per_epoch": epochs, "mds_max_error": error}
-
-
-def cpu_model():
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def format_table(results, ways):

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import commit, cpu_model
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_ANCHORS = HERE.parent.parent / "shared" / "anchors" / "recipes.py"
 SOURCES = {"mnist5k": "mnist-sample", "fashion": "fashion-mnist"}
@@ -237,23 +239,6 @@ def report(args, runs, peaks, cli_peak, cli_wall, speeds, out):
 
         write_json(args.json, figures)
 
-
-def cpu_model():
-    """The CPU's model name, as lscpu shows it."""
-    with open("/proc/cpuinfo") as info:
-        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
-
-
-def commit():
-    """The checked-out commit (with "+changes" when the tree differs from it), or None outside git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

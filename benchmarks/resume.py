@@ -12,7 +12,6 @@ folder holds any temporary file, and the cost of a checkpoint against an epoch.
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import cpu_model
 
 
 def siamese(*args):
@@ -41,13 +42,6 @@ def run_killed(argv, delay):
         last = errors.strip().splitlines()[-1] if errors.strip() else "no message"
         raise SystemExit(f"{' '.join(argv)} failed on its own (exit {process.returncode}): {last}")
     return True
-
-
-def cpu_model():
-    """The CPU's model name, as lscpu shows it."""
-    with open("/proc/cpuinfo") as info:
-        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-                    platform.processor() or platform.machine())
 
 
 def finished_run(folder):

@@ -17,13 +17,14 @@ Run nothing else meanwhile: the timings are wall-clock.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import cpu_model
 
 
 def make_folder(root, count, seed=0):
@@ -139,9 +140,7 @@ def main():
     if args.child:
         return child(args)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    print(f"CPU: {cpu}, {os.cpu_count()} cores")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores")
     folders = {}
     for size in args.sizes:
         started = time.perf_counter()
