@@ -6,12 +6,12 @@ from pathlib import Path
 
 
 def cpu_model():
-    """The CPU's model name, as lscpu shows it ("AMD EPYC"); the platform's word where /proc is missing."""
+    """The CPU's model name as lscpu shows it ("AMD EPYC"); the platform's word without lscpu."""
     try:
-        with open("/proc/cpuinfo") as info:
-            found = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
+        listed = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
     except OSError:
-        found = None
+        listed = []
+    found = next((line.split(":", 1)[1].strip() for line in listed if line.startswith("Model name")), None)
     return found or platform.processor() or platform.machine()
 
 

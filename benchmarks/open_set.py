@@ -359,6 +359,8 @@ def benchmark(args):
     if set(methods) & set(PEERS) and not Path(args.anchors).is_file():
         raise SystemExit(f"the peer recipes ({', '.join(sorted(set(methods) & set(PEERS)))}) need the anchors' "
                          f"recipes.py, not found at {args.anchors} (--anchors); or --methods ours,pixels")
+    if args.max_test_images < 4:
+        raise SystemExit(f"--max-test-images {args.max_test_images}: needs 4 or more (2 classes of 2 images)")
     settings = parse_settings(args.ours_args)
     if args.with_unlabeled:
         from keras_siamese.training.config import TrainConfig
@@ -430,8 +432,8 @@ def benchmark(args):
     from keras_siamese.data.sources import NAMED_SOURCES
 
     name = args.data if args.data in NAMED_SOURCES else Path(args.data).name
-    variant = args.train_classes or args.ours_args or args.budget or args.seed or \
-        args.methods != ",".join(METHODS)  # not the documented run: its results file stays
+    variant = args.train_classes or args.ours_args or args.budget or args.seed or args.data not in NAMED_SOURCES or \
+        args.methods != ",".join(METHODS) or args.max_test_images != MAX_TEST_IMAGES  # not a documented run
     output = args.output or (HERE.parent / "bench-out" / f"open_set_{name}_{time.strftime('%Y%m%d-%H%M%S')}.json"
                              if variant else RESULTS / f"open_set_{name}.json")
     write_json(output, {

@@ -42,11 +42,11 @@ def run(argv, cap_bytes, signal_at=None, signal_number=signal.SIGTERM):
     def watch():  # never polls the process: wait4 below must be the one to collect it, with its peak memory
         pending = signal_at is not None
         while not ended.is_set():
-            if rss(process.pid) > cap_bytes:
+            if rss(process.pid) > cap_bytes:  # os.kill: Popen.kill would poll, and could collect the child
                 capped.set()
-                process.kill()
+                os.kill(process.pid, signal.SIGKILL)
             if pending and signal_at():
-                process.send_signal(signal_number)
+                os.kill(process.pid, signal_number)
                 pending = False
             time.sleep(0.01)
 

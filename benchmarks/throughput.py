@@ -94,7 +94,7 @@ def fp32_peak(cpu):
     """(GFLOP/s, how it was derived): cores x GHz x FMA units x fp32 lanes x 2 FLOP per FMA, for the
     instruction set oneDNN may use (`isa_cap`)."""
     flags, cap = cpu["flags"], isa_cap()
-    if cap and not cap.startswith("avx512"):  # oneDNN's AVX kernels have no FMA (that came with AVX2); SSE none
+    if cap and not cap.startswith(("avx512", "avx10")):  # oneDNN's AVX kernels have no FMA (AVX2 brought it)
         flags = {f for f in flags if not f.startswith("avx512")}
         flags -= {"avx2", "fma"} if cap == "avx" else set() if cap.startswith("avx2") else {"avx", "avx2", "fma"}
     if "avx512f" in flags:

@@ -111,10 +111,11 @@ def test_samples_writes_named_pngs(trained, tmp_path):
     names = sorted(p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith("."))
     assert len(names) == 5 and all(n.startswith("image_") and n.endswith(".png") for n in names)
     (tmp_path / "s" / "mine.png").write_bytes(b"not a sample")
+    (tmp_path / "s" / "image_99_mine.png").write_bytes(b"named like one, not written by samples")
     # a smaller draw replaces the earlier one whole: `pairs` on the folder sees this draw only
     assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "s"), "--count", "2"]) == 0
     names = sorted(p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith("."))
-    assert len(names) == 3 and "mine.png" in names  # files it did not write are left alone
+    assert len(names) == 4 and {"mine.png", "image_99_mine.png"} < set(names)  # files it did not write stay
     assert main(["samples", "--data", str(folder), "--output", str(tmp_path / "t"), "--count", "1",
                  "--image-size", "40x30"]) == 0
     assert Image.open(next((tmp_path / "t").glob("image_*.png"))).size == (30, 40)

@@ -410,6 +410,8 @@ def test_spread_over_classes_and_safe_name():
     np.testing.assert_array_equal(counts, [3, 2, 1])
     assert len(spread_over_classes(labels, 99, seed=0)) == 8
     assert safe_name("T-shirt/top") == "T-shirt_top" and safe_name("...") == "class" and safe_name(3) == "3"
+    long = safe_name("\U00020000" * 100)  # 4 bytes each: cut at a whole character, short enough for a file name
+    assert long == "\U00020000" * 40 and len(long.encode()) == 160
 
 
 # --- the embedded MNIST sample --------------------------------------------------------------------------------

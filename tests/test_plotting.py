@@ -10,6 +10,7 @@ from PIL import Image
 from keras_siamese.errors import SiameseError
 from keras_siamese.plotting.embeddings import plot_embedding_map
 from keras_siamese.plotting.history import plot_history
+from keras_siamese.plotting.montage import plot_search_montage
 from keras_siamese.plotting.pairs import plot_pairs
 from keras_siamese.plotting.verification import plot_distance_histograms, plot_roc
 
@@ -99,8 +100,11 @@ def test_names_with_dollar_signs_are_drawn_as_they_are(tmp_path):
     # matplotlib reads text between two $ as a formula, and fails to draw a bad one
     plot_pairs([gray()], [gray()], [0.3], tmp_path / "p.png", names=[("x$^$y.png", "$HOME$.png")])
     plot_embedding_map(EMBEDDINGS, LABELS, ["a$_", "$b$", "c"], tmp_path / "m.png")
-    assert_png(tmp_path / "p.png", min_side=150)
-    assert_png(tmp_path / "m.png")
+    neighbours = [{"id": "$x$^", "distance": 0.2, "label": "$_"}, {"id": "y", "distance": 0.4, "label": "b$^$"}]
+    plot_search_montage([gray()], [{"decision": "match", "label": "$_", "neighbours": neighbours}],
+                        [[gray(), None]], tmp_path / "s.png", query_names=["q$^$.png"])
+    for name in ("p.png", "m.png", "s.png"):
+        assert_png(tmp_path / name, min_side=150)
 
 
 def test_pairs_show_without_display_just_saves(tmp_path, monkeypatch, capsys):

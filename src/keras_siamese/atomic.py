@@ -75,9 +75,9 @@ def atomic_path(path):
             os.close(fd)
             yield Path(tmp)
             os.chmod(tmp, mode)
-            _sync(tmp)
+            _sync_file(tmp)
             os.replace(tmp, target)
-            _sync(target.parent)
+            _sync_folder(target.parent)
         except BaseException as error:
             if tmp:
                 with contextlib.suppress(FileNotFoundError):
@@ -88,21 +88,36 @@ def atomic_path(path):
 
 
 def _short(name):
-    """`name`, or for a long one its first bytes and a hash of the whole: a part of hidden files' names."""
+    """`name`, or for a long one its first characters and a hash of the whole: a part of hidden files' names."""
     raw = os.fsencode(name)
     if len(raw) <= HIDDEN_NAME_BYTES:
         return name
-    return f"{os.fsdecode(raw[:HIDDEN_NAME_BYTES - 9])}~{hashlib.sha1(raw).hexdigest()[:8]}"
+    cut = name[:HIDDEN_NAME_BYTES - 9]
+    while len(os.fsencode(cut)) > HIDDEN_NAME_BYTES - 9:  # whole characters: a name stays valid UTF-8
+        cut = cut[:-1]
+    return f"{cut}~{hashlib.sha1(raw).hexdigest()[:8]}"
 
 
-def _sync(path):
-    """Flush a file's data, or a folder's entries, to disk; a no-op where the system cannot open a folder."""
+def _sync_file(path):
+    """Flush a file's data to disk (opened for writing: Windows flushes no read-only handle)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(path):
+    """Flush a folder's entries to disk, where the system allows it (Windows opens no folders; some network
+    and FUSE file systems refuse): the file is in place either way."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except (IsADirectoryError, PermissionError):  # Windows opens no folders
+    except OSError:
         return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

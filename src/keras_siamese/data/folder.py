@@ -66,16 +66,19 @@ def list_images(root):
 
 
 def is_image_file(path):
-    """Whether `path` is a regular file whose header Pillow recognises (read, not decoded)."""
+    """Whether `path` looks like an image: its suffix is one Pillow reads, or else its header is one Pillow
+    recognises (read, not decoded). A file that cannot be read counts, so that reading it names the problem."""
+    if Path(path).suffix.lower() in Image.registered_extensions():
+        return True
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return False
         with Image.open(path):
             return True
-    except Image.DecompressionBombError:  # an image, just a large one: the pixel limit says what happens to it
-        return True
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError, struct.error):
+    except (UnidentifiedImageError, SyntaxError, ValueError, EOFError, TypeError, struct.error):
         return False
+    except OSError:  # unreadable, or an image too large for Pillow's own check
+        return True
 
 
 class _PixelBudget:
@@ -118,7 +121,8 @@ def _readable(path):
 
 def _open_header(path, limit=None, formats=None):
     """`path` opened but not decoded; refused when its header gives more than `limit` pixels, or when its
-    format is not one of `formats` (Pillow's names; default: any)."""
+    format is not one of `formats` (Pillow's names; default: any). Pillow's own limit
+    (`PIL.Image.MAX_IMAGE_PIXELS`, for the whole process) is raised to `limit` where it is lower."""
     limit = limit or budget.max_pixels()
     with _readable(path):
         if isinstance(path, (str, os.PathLike)) and not stat.S_ISREG(os.stat(path).st_mode):

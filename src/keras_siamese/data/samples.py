@@ -1,5 +1,6 @@
 """Example image files drawn from a data set's test split (input for `siamese pairs`)."""
 
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -8,12 +9,14 @@ import numpy as np
 from PIL import Image
 
 from keras_siamese.atomic import atomic_path, write_json
-from keras_siamese.data.sources import load_splits
+from keras_siamese.data.folder import resize_images
+from keras_siamese.data.sources import is_folder_source, load_splits
 from keras_siamese.errors import SiameseError
 from keras_siamese.outputs import check_output_folder
 
 MANIFEST = ".siamese-samples.json"  # the files the last run wrote, so that the next one replaces them all
-NAME_CHARACTERS = 64  # of a class name in a file name: long names stay under the system's limit
+SAMPLE_NAME = re.compile(r"image_\d{2,}_[^/\\]+\.png")  # what `write_samples` names its files
+NAME_BYTES = 160  # of a class name in a file name (UTF-8): the whole name stays under the systems' 255
 
 
 def spread_over_classes(labels, count, seed):
@@ -29,9 +32,12 @@ def spread_over_classes(labels, count, seed):
 
 
 def safe_name(text):
-    """`text` as a file-name part: letters and digits of any script kept (NFC), anything else as `_`, at most
-    NAME_CHARACTERS of them."""
-    return re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", str(text)))[:NAME_CHARACTERS].strip("._") or "class"
+    """`text` as a file-name part: letters and digits of any script kept (NFC), anything else as `_`, cut to
+    NAME_BYTES at a whole character."""
+    name = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", str(text)))
+    while len(name.encode("utf-8", "surrogateescape")) > NAME_BYTES:
+        name = name[:-1]
+    return name.strip("._") or "class"
 
 
 def class_file_names(class_names):
@@ -43,39 +49,45 @@ def class_file_names(class_names):
 def write_samples(source, output, count=13, seed=42, data_dir=None, image_size=None):
     """Write `count` PNGs `image_NN_<class>.png` from the test split of `source` (all of it when
     smaller), at `image_size` (height, width; default: as training reads the source, so a folder's
-    large photos become 64 x 64); returns their paths. Images an earlier run wrote into `output` and this one does not
-    are removed, so the folder holds this draw alone (other files are left as they are)."""
+    large photos become 64 x 64); returns their paths. A folder's images stay on disk but for
+    those drawn. Images an earlier run wrote into `output` and this one does not are removed, so
+    the folder holds this draw alone (other files are left as they are)."""
     if count < 1:
         raise SiameseError(f"--count must be at least 1; received {count}")
     check_output_folder(output)
+    folder = is_folder_source(source)
     shape = None if image_size is None else (*image_size, None)
-    test = load_splits(source, data_dir, shape, progress=False).test
+    test = load_splits(source, data_dir, shape if folder else None, progress=False,
+                       stream=True if folder else "auto").test  # a folder's: decoded at that size when drawn
     if len(test) == 0:
         raise SiameseError(f"{source}: the test split is empty")
     output = Path(output)
     names = class_file_names(test.class_names)
-    paths = []
-    for number, i in enumerate(spread_over_classes(test.labels, count, seed), start=1):
-        image = test.images[i]
-        path = output / f"image_{number:02d}_{names[test.labels[i]]}.png"
+    chosen = spread_over_classes(test.labels, count, seed)
+    paths = [output / f"image_{number:02d}_{names[test.labels[i]]}.png" for number, i in enumerate(chosen, 1)]
+    images = test.images[chosen]
+    if shape is not None and not folder:
+        images = resize_images(images, (*image_size, images.shape[-1]))
+    earlier = _listed(output)
+    write_json(output / MANIFEST, {"images": sorted({*earlier, *(p.name for p in paths)})})  # if stopped midway
+    for path, image in zip(paths, images):
         with atomic_path(path) as tmp:
             Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp)
-        paths.append(path)
-    _forget_earlier(output, paths)
+    for name in earlier:  # the earlier draw's images that this one did not write over
+        old = output / name
+        if old.is_file() and not any(old.name == p.name or os.path.samefile(old, p) for p in paths):
+            old.unlink()  # (samefile: a case-insensitive file system maps another spelling to a new image)
+    write_json(output / MANIFEST, {"images": sorted(p.name for p in paths)})
     return paths
 
 
-def _forget_earlier(output, paths):
-    """Remove the images an earlier run listed in `output`'s manifest that are not among `paths`; list these."""
+def _listed(output):
+    """The sample images `output`'s manifest lists (names of this command's form only), or []."""
     import json
 
-    manifest = output / MANIFEST
     try:
-        earlier = json.loads(manifest.read_text()).get("images", [])
+        listed = json.loads((output / MANIFEST).read_text()).get("images", [])
     except (OSError, ValueError, AttributeError):  # none yet, or not ours
-        earlier = []
-    kept = {path.name for path in paths}
-    for name in earlier:
-        if isinstance(name, str) and name not in kept and Path(name).name == name:
-            (output / name).unlink(missing_ok=True)
-    write_json(manifest, {"images": sorted(kept)})
+        return []
+    return [name for name in listed if isinstance(name, str) and SAMPLE_NAME.fullmatch(name)] \
+        if isinstance(listed, list) else []

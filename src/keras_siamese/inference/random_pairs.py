@@ -48,10 +48,11 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
     paths = [p for p in paths if p.resolve() not in ours]  # the figure and table of an earlier run here
     others = [p for p in paths if not is_image_file(p)]  # Thumbs.db, notes: the same pairs whatever the seed
     if others:
+        left_out = set(others)
         shown = ", ".join(str(p) for p in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         print(f"note: {len(others)} file{'s' if len(others) > 1 else ''} under {folder} "
               f"{'are not images' if len(others) > 1 else 'is not an image'}, left out: {shown}", file=sys.stderr)
-        paths = [p for p in paths if p not in set(others)]
+        paths = [p for p in paths if p not in left_out]
     if len(paths) < 2:
         raise SiameseError(f"{folder}: needs at least 2 images to form a pair; found {len(paths)}")
     pairs = draw_pairs(len(paths), count, seed)

@@ -45,12 +45,13 @@ def exact_search(base, queries, k, epsilon=EPSILON, base_norms=None):
         return np.zeros((len(queries), k), np.int64), np.zeros((len(queries), k))
     norms = squared_norms(base) if base_norms is None else base_norms
     candidates = min(k + SPARE_CANDIDATES, len(base))
-    indices = np.concatenate([
-        _nearest_block(base, norms, queries[start:start + QUERY_BLOCK], candidates)
-        for start in range(0, len(queries), QUERY_BLOCK)
-    ])
-    indices, distances = rank_candidates(base, queries, indices, epsilon)
-    return indices[:, :k], distances[:, :k]
+    rows, distances = [], []
+    for start in range(0, len(queries), QUERY_BLOCK):  # ranked block by block: memory bounded by the block
+        block = queries[start:start + QUERY_BLOCK]
+        ranked, exact = rank_candidates(base, block, _nearest_block(base, norms, block, candidates), epsilon)
+        rows.append(ranked[:, :k])
+        distances.append(exact[:, :k])
+    return np.concatenate(rows), np.concatenate(distances)
 
 
 def rank_candidates(base, queries, candidates, epsilon=EPSILON):

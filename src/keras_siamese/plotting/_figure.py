@@ -22,6 +22,11 @@ def drawable(text):
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def literal(name):
+    """A file, class or image name as text matplotlib draws as it is: `$` would start a formula."""
+    return str(name).replace("$", r"\$")
+
+
 def save_figure(fig, path, dpi=120):
     """Write `fig` to `path` atomically; the format follows the suffix (PNG without one).
 
@@ -33,7 +38,6 @@ def save_figure(fig, path, dpi=120):
     crop = "tight" if fig.get_layout_engine() is None else None
     for text in fig.findobj(Text):  # a file or folder name that is not UTF-8 holds surrogates no font can draw
         text.set_text(drawable(text.get_text()))
-        text.set_parse_math(False)  # names are shown as they are: `a$^$b.png` is no formula
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:].lower() or "png",

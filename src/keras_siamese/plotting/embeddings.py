@@ -4,7 +4,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from keras_siamese.errors import SiameseError
-from keras_siamese.plotting._figure import new_figure, save_figure
+from keras_siamese.plotting._figure import literal, new_figure, save_figure
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}  # name -> title
 # Above this many classes a colour bar replaces the legend.
@@ -80,7 +80,7 @@ def plot_embedding_map(embeddings, labels, class_names, path, method="pca", seed
             name = class_names[label] if class_names is not None else label
             mask = codes == code
             ax.scatter(points[mask, 0], points[mask, 1], s=size, alpha=0.7, linewidths=0,
-                       color=palette(code), label=f"{name} ({mask.sum()})")
+                       color=palette(code), label=f"{literal(name)} ({mask.sum()})")
         ax.legend(title="Class", loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
                   markerscale=2.5 if size < 10 else 1.2, frameon=False)
     ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1])

@@ -3,7 +3,7 @@
 import numpy as np
 
 from keras_siamese.errors import SiameseError
-from keras_siamese.plotting._figure import DIFFERENT_COLOUR, SAME_COLOUR, new_figure, save_figure
+from keras_siamese.plotting._figure import DIFFERENT_COLOUR, SAME_COLOUR, literal, new_figure, save_figure
 from keras_siamese.plotting.pairs import _show_image
 
 
@@ -24,19 +24,19 @@ def plot_search_montage(queries, results, neighbour_images, path, query_names=No
         row = axes[i]
         _show_image(row[0], query, query_names[i] if query_names else None)
         decision = result["decision"]
-        title = "query" if decision is None else (f"match: {result['label']}" if result["label"] else decision)
+        title = "query" if decision is None else (f"match: {literal(result['label'])}" if result["label"] else decision)
         row[0].set_title(title, fontsize=9, fontweight="bold",
                          color={"match": SAME_COLOUR, "unknown": DIFFERENT_COLOUR}.get(decision, "black"))
         for ax, neighbour, image in zip(row[1:], result["neighbours"], neighbour_images[i]):
             if image is None:
-                ax.text(0.5, 0.5, neighbour["id"], ha="center", va="center", fontsize=6, wrap=True)
+                ax.text(0.5, 0.5, literal(neighbour["id"]), ha="center", va="center", fontsize=6, wrap=True)
                 ax.set_xticks([])
                 ax.set_yticks([])
             else:
                 _show_image(ax, image, None)
             caption = f"{neighbour['distance']:.3f}"
             if neighbour["label"]:
-                caption += f"  {neighbour['label']}"
+                caption += f"  {literal(neighbour['label'])}"
             ax.set_title(caption, fontsize=8)
         for ax in row[1 + len(result["neighbours"]):]:
             ax.axis("off")

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from keras_siamese.errors import SiameseError
-from keras_siamese.plotting._figure import DIFFERENT_COLOUR, SAME_COLOUR, new_figure, save_figure
+from keras_siamese.plotting._figure import DIFFERENT_COLOUR, SAME_COLOUR, literal, new_figure, save_figure
 
 # Backends that cannot open a window (pyplot falls back to "agg" without a display).
 _NON_INTERACTIVE = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
@@ -24,7 +24,7 @@ def _show_image(ax, image, name):
     ax.set_xticks([])
     ax.set_yticks([])
     if name:
-        ax.set_xlabel(name, fontsize=8)
+        ax.set_xlabel(literal(name), fontsize=8)
 
 
 HEADING_INCHES, ROW_INCHES = 0.6, 2.4
