@@ -361,7 +361,8 @@ class Trainer:
             [splits.train.images, self.unlabeled], "the training and unlabelled images")
         refresh_batch_norm(siamese.tower, seen, seed=config.seed)  # the statistics of every image trained on
         calibrate_model(siamese, splits.val if self.validate else splits.train, config.calibrate,
-                        split="val" if self.validate else "train", source=splits.source,
+                        split="val" if self.validate else "train",
+                        source={key: splits.source[key] for key in ("name", "path") if key in splits.source},
                         batch_size=TRAINING_EMBED_BATCH)
         self.seconds = self.earlier_seconds + time.perf_counter() - self.started
         self.record = {
