@@ -182,6 +182,17 @@ def test_a_run_on_arrays_resumes_only_with_its_arrays(tmp_path):
         Trainer.resume(tmp_path / "cut")
 
 
+def test_a_run_whose_data_folder_moved_says_so(tmp_path):
+    from conftest import write_folder
+
+    folder = write_folder(tmp_path / "images", per_class=8)
+    with pytest.raises(KeyboardInterrupt):
+        train(str(folder), output=tmp_path / "cut", callbacks=[StopAfter(1)], **SETTINGS)
+    folder.rename(tmp_path / "elsewhere")
+    with pytest.raises(SiameseError, match=r"cut: the run's data folder .*images is gone \(moved or renamed\?\)"):
+        Trainer.resume(tmp_path / "cut")
+
+
 def test_a_kill_between_the_arrays_and_the_record_resumes_from_the_record(tmp_path):
     """The next epoch's arrays written, the record not yet: the record's own arrays are still there."""
     from keras_siamese.training import checkpoint

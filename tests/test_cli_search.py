@@ -103,7 +103,14 @@ def test_errors_are_one_line(indexed, tmp_path, capsys):
     np.savez(tmp_path / "short.npz", **{**members, "embeddings": members["embeddings"][:3]})
     np.savez(tmp_path / "empty.npz", **{**members, **{k: members[k][:0] for k in ("embeddings", "ids", "labels",
                                                                                   "paths")}})
+    moved = tmp_path / "moved.keras"
+    moved.write_bytes(model.read_bytes())
+    assert main(["index", "--model", str(moved), "--data", str(folder / "circle"), "--output",
+                 str(tmp_path / "orphan.npz"), "--quiet"]) == 0
+    moved.unlink()  # the gallery's recorded model is gone
     cases = [
+        (["search", "--gallery", str(tmp_path / "orphan.npz"), query],
+         "moved.keras: model file not found (the model " + str(tmp_path / "orphan.npz") + " records; moved? pass"),
         (["search", "--gallery", str(gallery), "--model", str(other), query], "built with another model"),
         (["search", "--gallery", str(tmp_path / "no_ids.npz"), query], "no_ids.npz: a damaged gallery file (no ids)"),
         (["search", "--gallery", str(tmp_path / "short.npz"), query], "short.npz: a damaged gallery file (3 embed"),

@@ -442,6 +442,18 @@ def test_mnist_sample_test_split_ignores_the_seed(mnist_sample):
     assert list(one.val.ids) != list(two.val.ids)
 
 
+def test_a_link_from_a_class_to_elsewhere_in_the_data_is_left_out_not_relabelled(tmp_path, capsys):
+    root = write_folder(tmp_path / "data", per_class=4)
+    (root / "circle" / "all").symlink_to("..")  # the data folder: every class again, under "circle"
+    (root / "square" / "stars").symlink_to(root / "cross")
+    elsewhere = write_folder(tmp_path / "more", classes=("extra",), per_class=2) / "extra"
+    (root / "cross" / "more").symlink_to(elsewhere)  # outside the data folder: followed, as ever
+    paths, names = folders.scan_classes(root)
+    assert len(paths) == 14 and names.count("circle") == 4 and names.count("cross") == 6
+    err = capsys.readouterr().err
+    assert "circle/all: links to" in err and "square/stars: links to" in err and "more" not in err
+
+
 def test_a_float_image_with_nan_is_refused_by_its_file_name(tmp_path):
     from keras_siamese.data.folder import read_image
 
@@ -554,6 +566,18 @@ def test_an_unreadable_class_folder_is_named_not_silently_missing(tmp_path, monk
            "out" in capsys.readouterr().err
     assert len(folders.list_images(tmp_path / "data")) == 8
     assert "data/c: cannot read the folder" in capsys.readouterr().err
+
+
+def test_two_folders_for_one_split_are_refused_and_class_folders_may_differ_in_case(tmp_path):
+    root = tmp_path / "layout"
+    write_folder(root / "train", per_class=6)
+    write_folder(root / "VAL", per_class=2)
+    write_folder(root / "val", per_class=2)
+    with pytest.raises(SiameseError, match=r"layout: two folders for one split, VAL/ and val/"):
+        load_splits(root, progress=False)
+    plain = tmp_path / "plain"
+    write_folder(plain, classes=("Cat", "cat", "dog"), per_class=6)
+    assert load_splits(plain, progress=False).train.class_names == ["Cat", "cat", "dog"]
 
 
 @pytest.mark.parametrize("train_name, test_name", [("Train", "Test"), ("training", "testing"), ("TRAIN", "testing")])

@@ -46,6 +46,7 @@ def test_hand_case():
     assert report["precision_at_1"] == pytest.approx(0.4)
     assert report["map_at_r"] == pytest.approx(0.25)
     assert report["n_queries"] == 5 and report["k"] == 3
+    assert report["median_same_class"] == 2  # R of the five queries: 2, 2, 1, 2, 1
 
 
 def test_knn_hand_case_and_tie_breaking():

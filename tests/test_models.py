@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_siamese.errors import SiameseError
 from keras_siamese.inference.model_io import load_model, save_model
 from keras_siamese.models import EuclideanDistance, L2Normalize, SiameseModel, build_tower
 
@@ -101,6 +102,19 @@ def test_bad_tower_arguments_name_the_value(kwargs, message):
 def test_application_tower_builds_with_random_weights(spelling):
     tower = build_tower(spelling, (32, 32, 1), 8)
     assert ops.convert_to_numpy(tower(np.zeros((1, 32, 32, 1), "float32"))).shape == (1, 8)
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_are_one_clear_error(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):  # what Keras raises for a failed download
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- [Errno -2] Name or "
+                        "service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(SiameseError, match=r"could not download the imagenet weights of mobilenet_v3_small \(URL "
+                                           r"fetch failure .*\); connect to the internet once"):
+        build_tower("mobilenet-v3-small", (32, 32, 3), 8, weights="imagenet")
 
 
 def test_model_file_round_trip_keeps_threshold_and_outputs(tmp_path):

@@ -289,6 +289,10 @@ def test_a_token_without_enrolment_is_refused(model):
 
     with pytest.raises(SiameseError, match="--token .* needs --allow-enroll"):
         create_app(model, token="secret")
+    with pytest.raises(SiameseError, match="--token .* needs --allow-enroll"):
+        create_app(model, token="")
+    with pytest.raises(SiameseError, match="an empty enrolment token would let anyone enrol"):
+        create_app(model, None, "gallery.npz", allow_enroll=True, token=" ")
 
 
 def test_the_micro_batcher_works_again_after_a_close():

@@ -10,6 +10,19 @@ from keras_siamese.errors import SiameseError
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # the figure formats matplotlib writes here
 
 
+def check_outside(path, data, flag="--output"):
+    """Raise SiameseError when `path` lies in the data folder `data` (a folder of class subfolders or splits),
+    where later runs on that data would read what is written as images of a class."""
+    from keras_siamese.data.sources import is_folder_source
+
+    if not isinstance(data, (str, os.PathLike)) or not is_folder_source(data):
+        return
+    folder, target = os.path.realpath(data), os.path.realpath(resolve_target(path))
+    if target == folder or target.startswith(folder.rstrip(os.sep) + os.sep):
+        raise SiameseError(f"{flag} {path}: inside the data folder {data}, whose later runs would read what is "
+                           "written there as images; choose a place outside it")
+
+
 def check_output_folder(path, flag="--output"):
     """Raise SiameseError unless `path` is a folder this process can write into, or can create.
 

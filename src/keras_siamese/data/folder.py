@@ -28,17 +28,33 @@ MAX_NATIVE_SIZE = 96
 DEFAULT_SIZE = 64
 
 
-def _files(root):
+def _files(root, fence=None):
     """Every non-hidden file under `root`, sorted; linked folders are followed, except a link back to a
-    folder above it (a loop)."""
+    folder above it (a loop), and with `fence` (the data folder holding `root`, a class folder) a link to
+    elsewhere inside `fence`: another class's images, which would take this class's label (named in a note)."""
     found, above = [], {str(root): frozenset()}
+    home = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root, onerror=_unreadable_folder, followlinks=True):
         chain = above.pop(dirpath) | {os.path.realpath(dirpath)}
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")
-                       and os.path.realpath(os.path.join(dirpath, name)) not in chain]
+        kept = []
+        for name in dirnames:
+            target = os.path.realpath(os.path.join(dirpath, name))
+            if name.startswith(".") or target in chain:
+                continue
+            if fence is not None and _inside(target, fence) and not _inside(target, home):
+                print(f"note: {os.path.join(dirpath, name)}: links to {target}, elsewhere in the data folder; left "
+                      "out, as its images would take this class's label", file=sys.stderr)
+                continue
+            kept.append(name)
+        dirnames[:] = kept
         above.update((os.path.join(dirpath, name), chain) for name in dirnames)
         found += [Path(dirpath) / name for name in filenames if not name.startswith(".")]
     return sorted(found)
+
+
+def _inside(path, folder):
+    """Whether the resolved `path` is `folder` (resolved) or under it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _unreadable_folder(error):
@@ -374,8 +390,9 @@ def scan_classes(root):
     """Image paths and class names of a class-subfolder layout (files directly in `root` are ignored)."""
     root = check_folder(root)
     paths, names = [], []
+    fence = os.path.realpath(root)
     for folder in _class_folders(root):
-        files = _files(folder)
+        files = _files(folder, fence)
         paths += files
         names += [folder.name] * len(files)
     if not paths:
@@ -392,10 +409,15 @@ def split_folders(root):
     plain folder of class subfolders."""
     root = Path(root)
     try:
-        subfolders = {entry.name.lower(): Path(entry.path) for entry in sorted(os.scandir(root), key=lambda e: e.name)
-                      if entry.is_dir()}
+        entries = [Path(entry.path) for entry in sorted(os.scandir(root), key=lambda e: e.name) if entry.is_dir()]
     except OSError:
         return {}
+    subfolders, split_names = {}, {name for names in SPLIT_FOLDERS.values() for name in names}
+    for folder in entries:
+        if folder.name.lower() in subfolders and folder.name.lower() in split_names:  # VAL/ and val/: which?
+            raise SiameseError(f"{root}: two folders for one split, {subfolders[folder.name.lower()].name}/ and "
+                               f"{folder.name}/; merge them or rename one")
+        subfolders[folder.name.lower()] = folder
     found = {split: next((subfolders[name] for name in names if name in subfolders), None)
              for split, names in SPLIT_FOLDERS.items()}
     found = {split: folder for split, folder in found.items() if folder is not None}

@@ -12,7 +12,7 @@ from keras_siamese.atomic import atomic_path, write_json
 from keras_siamese.data.folder import resize_images
 from keras_siamese.data.sources import is_folder_source, load_splits
 from keras_siamese.errors import SiameseError
-from keras_siamese.outputs import check_output_folder
+from keras_siamese.outputs import check_output_folder, check_outside
 
 MANIFEST = ".siamese-samples.json"  # the files the last run wrote, so that the next one replaces them all
 SAMPLE_NAME = re.compile(r"image_\d{2,}_[^/\\]+\.png")  # what `write_samples` names its files
@@ -55,6 +55,7 @@ def write_samples(source, output, count=13, seed=42, data_dir=None, image_size=N
     if count < 1:
         raise SiameseError(f"--count must be at least 1; received {count}")
     check_output_folder(output)
+    check_outside(output, source)
     folder = is_folder_source(source)
     shape = None if image_size is None else (*image_size, None)
     test = load_splits(source, data_dir, shape if folder else None, progress=False,

@@ -13,9 +13,10 @@ def index_images(model_path, data, output, add=False, approximate=None, data_dir
     from keras_siamese.data.dataset import concatenate
     from keras_siamese.data.sources import is_folder_source, load_splits
     from keras_siamese.inference.model_io import load_model
-    from keras_siamese.outputs import check_output_file
+    from keras_siamese.outputs import check_output_file, check_outside
 
     check_output_file(output)
+    check_outside(output, data)
     model = load_model(model_path)
     with exclusive(output):  # read to written: a server enrolling into the file meanwhile waits, and loses nothing
         if add:
@@ -39,7 +40,10 @@ def open_gallery(path, model_path=None, approximate=None):
     """A saved gallery with its model: `model_path`, or the model file recorded in the gallery."""
     from keras_siamese.inference.model_io import load_model
 
+    given = model_path
     model_path = model_path or recorded_model(path)
     if model_path is None:
         raise SiameseError(f"{path}: the gallery does not record its model; pass --model")
+    if given is None and not Path(model_path).exists():
+        raise SiameseError(f"{model_path}: model file not found (the model {path} records; moved? pass --model)")
     return Gallery.load(path, load_model(model_path), approximate)

@@ -23,7 +23,7 @@ def load_model(path):
     if path.is_symlink() and not path.exists():
         raise SiameseError(f"{path}: a symbolic link to nothing (broken, or a loop)")
     if not path.is_file():
-        raise SiameseError(f"{path}: model file not found")
+        raise SiameseError(f"{path}: {'not a regular file' if path.exists() else 'model file not found'}")
     if path.suffix != ".keras":
         raise SiameseError(f"{path}: not a .keras model file")
     with open(path, "rb"):  # unreadable: PermissionError, which the caller reports as one (is_zipfile hides it)

@@ -56,6 +56,8 @@ def random_pairs_report(model, folder, count=10, seed=42, output="pairs.png", sh
     if len(paths) < 2:
         raise SiameseError(f"{folder}: needs at least 2 images to form a pair; found {len(paths)}")
     pairs = draw_pairs(len(paths), count, seed)
+    if len(pairs) < count:
+        print(f"note: {len(paths)} images form only {len(pairs)} different pairs; all are shown", file=sys.stderr)
     used, local = np.unique(pairs, return_inverse=True)
     local = local.reshape(pairs.shape)
     images = read_images([paths[i] for i in used], model.input_image_shape[:2], model.input_image_shape[2])

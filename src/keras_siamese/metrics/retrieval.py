@@ -59,7 +59,8 @@ def retrieval_report(embeddings, labels, k=None, chunk=1024):
     knn_accuracy is the share of queries whose `k` nearest neighbours (default
     5, at most N - 1) vote for the query's class by majority; a tie between
     classes goes to the one with the nearest member. Queries with R = 0 are
-    skipped by all three; `n_queries` counts the rest. Ties in distance are
+    skipped by all three; `n_queries` counts the rest, `median_same_class` their
+    median R (below about k/2 the vote is lost by construction). Ties in distance are
     ordered arbitrarily. Queries run `chunk` at a time, so memory is
     O(chunk * N).
     """
@@ -90,6 +91,7 @@ def retrieval_report(embeddings, labels, k=None, chunk=1024):
         "knn_accuracy": float(vote_hits / n_queries),
         "k": k,
         "n_queries": n_queries,
+        "median_same_class": float(np.median(relevant[queries])),  # R: a vote needs k/2 of them to win
     }
 
 

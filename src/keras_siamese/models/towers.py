@@ -4,13 +4,14 @@ Every tower takes raw pixels (0..255, shape `(height, width, channels)`) and
 rescales them itself, so a saved model needs no outside preprocessing.
 """
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
 from keras import layers
 
-from keras_siamese.errors import check
+from keras_siamese.errors import SiameseError, check
 from keras_siamese.models.layers import L2Normalize
 from keras_siamese.registry import Registry
 
@@ -72,7 +73,16 @@ def _application(constructor, rescale):
             x = layers.Concatenate()([x, x, x])  # backbones with ImageNet weights want 3 channels
         if rescale:
             x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)
-        backbone = constructor(input_shape=tuple(x.shape[1:]), weights=weights)
+        try:
+            with warnings.catch_warnings():  # Keras notes that inputs other than 224 x 224 load the 224 weights
+                warnings.simplefilter("ignore", UserWarning)
+                backbone = constructor(input_shape=tuple(x.shape[1:]), weights=weights)
+        except Exception as error:  # Keras' download (`get_file`) fails with a bare Exception, or an OSError
+            if weights is None or not (type(error) is Exception or isinstance(error, OSError)):
+                raise
+            raise SiameseError(f"could not download the {weights} weights of {constructor.__name__.strip('_')} "
+                               f"({str(error).splitlines()[0]}); connect to the internet once (Keras keeps them "
+                               "in ~/.keras/models), or train without --weights") from None
         return backbone(x)
 
     return body

@@ -242,8 +242,11 @@ def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token
     """
     if allow_enroll and gallery_path is None:
         raise SiameseError("--allow-enroll needs --gallery: the file enrolled images are saved to")
-    if token and not allow_enroll:
+    if token is not None and not allow_enroll:
         raise SiameseError("--token is the enrolment token: it needs --allow-enroll")
+    if token is not None and not token.strip():
+        raise SiameseError("--token '': an empty enrolment token would let anyone enrol; give one, or leave "
+                           "--token out for a random one")
     if allow_enroll and gallery is None:
         gallery = Gallery(model)
     token = (token or secrets.token_urlsafe(18)) if allow_enroll else None

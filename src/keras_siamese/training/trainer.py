@@ -348,6 +348,9 @@ class Trainer:
             raise SiameseError(f"{folder}: the run trained on arrays; pass them again to resume it")
         if settings.get("unlabeled") == "array":
             raise SiameseError(f"{folder}: the run's unlabelled images were arrays; resume it from Python")
+        if isinstance(data, str) and Path(data).is_absolute() and not Path(data).is_dir():  # a recorded folder
+            raise SiameseError(f"{folder}: the run's data folder {data} is gone (moved or renamed?); put it back "
+                               "there to resume")
         trainer = cls(data, recipe, progress, recorded=True, **settings)
         trainer.prepare().build()
         return trainer, trainer.restore(folder)
@@ -400,9 +403,10 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
     Returns a TrainResult.
     """
     if output is not None:  # an output that cannot be written is refused before training, not after
-        from keras_siamese.outputs import check_output_folder
+        from keras_siamese.outputs import check_output_folder, check_outside
 
         check_output_folder(output)
+        check_outside(output, data)
     trainer = Trainer(data, recipe, progress, **settings)  # first: it splits the devices before JAX starts
     with _folder_held(output):
         if output is not None and (Path(output) / "checkpoint.json").is_file():
@@ -420,7 +424,7 @@ def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> Tr
     """
     from keras_siamese.outputs import check_output_folder
 
-    check_output_folder(folder)
+    check_output_folder(folder, "--resume")
     trainer, epoch = Trainer.resume(folder, data, progress)  # reads the checkpoint: it is written atomically
     with _folder_held(folder):
         if epoch < trainer.config.epochs and not _stopped_early(trainer):
