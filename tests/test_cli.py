@@ -142,6 +142,12 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
         for i in range(count):
             Image.fromarray(np.full((8, 8), i * 50, np.uint8)).save(lonely / name / f"{i}.png")
     (tmp_path / "empty").mkdir()
+    import shutil
+
+    copy = shutil.copytree(folder, tmp_path / "data")
+    (tmp_path / "out-of-data").mkdir()
+    linked = copy / "linked"  # a link inside the data folder, to a folder outside it
+    linked.symlink_to(tmp_path / "out-of-data")
     cases = [
         (["train", "--data", str(tmp_path / "missing"), *QUICK], "missing"),
         (["train", "--data", str(tmp_path / "empty"), *QUICK], "empty"),
@@ -155,6 +161,9 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
         (["index", "--model", str(model), "--data", str(folder), "--output", str(folder / "g.npz")],
          "g.npz: inside the data folder"),
         (["samples", "--data", str(folder), "--output", str(folder / "square")], "square: inside the data folder"),
+        (["evaluate", "--model", str(model), "--data", str(folder), "--output", str(folder / "eval")],
+         "eval: inside the data folder"),
+        (["samples", "--data", str(copy), "--output", str(linked)], "linked: inside the data folder"),
         (["train", "--data", str(text), *QUICK], "notes.txt: is a file, not a folder"),
         (["train", "--data", str(folder), "--unlabeled", str(tmp_path / "nothere"), *QUICK],
          "--unlabeled " + str(tmp_path / "nothere") + ": folder not found"),

@@ -573,11 +573,11 @@ def test_two_folders_for_one_split_are_refused_and_class_folders_may_differ_in_c
     write_folder(root / "train", per_class=6)
     write_folder(root / "VAL", per_class=2)
     write_folder(root / "val", per_class=2)
-    with pytest.raises(SiameseError, match=r"layout: two folders for one split, VAL/ and val/"):
+    with pytest.raises(SiameseError, match=r"layout: 2 folders for the val split, VAL/ and val/; merge them"):
         load_splits(root, progress=False)
     plain = tmp_path / "plain"
-    write_folder(plain, classes=("Cat", "cat", "dog"), per_class=6)
-    assert load_splits(plain, progress=False).train.class_names == ["Cat", "cat", "dog"]
+    write_folder(plain, classes=("Cat", "cat", "Test", "test"), per_class=6)  # no train/: classes, as named
+    assert load_splits(plain, progress=False).train.class_names == ["Cat", "Test", "cat", "test"]
 
 
 @pytest.mark.parametrize("train_name, test_name", [("Train", "Test"), ("training", "testing"), ("TRAIN", "testing")])

@@ -179,6 +179,14 @@ def test_linked_class_folders_are_followed_and_a_link_back_up_is_not(tmp_path):
     assert labels == ["linked"] * 3
 
 
+def test_a_link_from_one_class_to_another_is_not_enrolled_twice(tmp_path, capsys):
+    write_pngs(tmp_path / "photos")
+    (tmp_path / "photos" / "a" / "bs").symlink_to("../b")  # b's images would be labelled a
+    paths, ids, labels = folder_entries(tmp_path / "photos")
+    assert not any("bs" in i for i in ids) and len(ids) == len(set(p.resolve() for p in paths))
+    assert "a/bs: links to" in capsys.readouterr().err
+
+
 def test_a_model_file_makes_a_gallery_and_a_string_of_labels_is_refused(model, tmp_path):
     from keras_siamese import save_model
 

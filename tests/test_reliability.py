@@ -64,6 +64,24 @@ def test_a_symlink_is_written_through_and_the_mode_kept(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_a_read_only_file_is_replaced_as_a_user_other_than_root_would(tmp_path, monkeypatch):
+    # tests run as root here, which opens any file for writing: refuse it as a user's process would be refused
+    real_open = os.open
+
+    def as_a_user(path, flags, *args, **kwargs):
+        if flags & (os.O_RDWR | os.O_WRONLY) and os.path.exists(path) and not os.stat(path).st_mode & 0o200:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", as_a_user)
+    model = tmp_path / "model.keras"
+    model.write_text("old")
+    model.chmod(0o400)
+    with atomic_path(model) as tmp:
+        tmp.write_text("new")
+    assert model.read_text() == "new" and stat.S_IMODE(model.stat().st_mode) == 0o400
+
+
 def test_a_link_to_a_missing_folder_is_refused_and_nothing_is_made(tmp_path):
     from keras_siamese.outputs import check_output_file, check_output_folder
 
@@ -190,6 +208,38 @@ def test_a_second_writer_is_refused_while_another_process_holds_the_lock(tmp_pat
     with exclusive(target, wait=0), atomic_path(target) as tmp:  # nests within one process
         tmp.write_text("mine")
     assert target.read_text() == "mine" and leftovers(tmp_path) == []
+
+
+def test_threads_of_one_process_take_turns_too(tmp_path):
+    import threading
+
+    target = tmp_path / "gallery.npz"
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def first():
+        with exclusive(target):
+            order.append("first in")
+            inside.set()
+            release.wait(10)
+            order.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    inside.wait(10)
+    with pytest.raises(SiameseError, match="another thread of this process is writing to this file"):
+        with exclusive(target, wait=0):
+            pass
+    threading.Timer(0.3, release.set).start()
+    with exclusive(target, wait=10):  # waits for the first thread, then holds the file lock itself
+        order.append("second in")
+        other = run_python(f"""
+            from keras_siamese.atomic import exclusive
+            with exclusive({str(target)!r}, wait=0):
+                pass
+        """)
+        assert other.wait(timeout=60) != 0  # another process is refused while this thread is inside
+    thread.join()
+    assert order == ["first in", "first out", "second in"]
 
 
 # --- output checks ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,8 @@ LOCK_WAIT = 30.0  # seconds a writer waits for another process to finish writing
 HIDDEN_NAME_BYTES = 96  # of a file's name in its temporary and lock files' names
 _OURS = re.compile(r"^\..*" + re.escape(TMP_MARK) + r"(\d+)-")
 _held = {}  # lock file -> file descriptor: the locks this process holds, so that they nest
+_owners = {}  # lock file -> RLock: one thread of this process holds a lock file's lock at a time
+_owners_guard = threading.Lock()
 _swept = set()  # folders whose stale files this process has removed already
 
 
@@ -74,8 +77,7 @@ def atomic_path(path):
                                        dir=target.parent)
             os.close(fd)
             yield Path(tmp)
-            os.chmod(tmp, mode)
-            _sync_file(tmp)
+            _sync_file(tmp, mode)
             os.replace(tmp, target)
             _sync_folder(target.parent)
         except BaseException as error:
@@ -98,10 +100,12 @@ def _short(name):
     return f"{cut}~{hashlib.sha1(raw).hexdigest()[:8]}"
 
 
-def _sync_file(path):
-    """Flush a file's data to disk (opened for writing: Windows flushes no read-only handle)."""
+def _sync_file(path, mode):
+    """Give a file `mode` and flush its data to disk: opened for writing first (Windows flushes no read-only
+    handle), since a read-only `mode` would then refuse the opening to anyone but root."""
     fd = os.open(path, os.O_RDWR)
     try:
+        os.chmod(path, mode)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -126,25 +130,35 @@ def _sync_folder(path):
 def exclusive(path, wait=LOCK_WAIT):
     """Hold the advisory lock of `path` (a hidden lock file beside it) for the block.
 
-    Locks nest within a process. Another process holding the lock is waited for up
-    to `wait` seconds (0: refuse at once), then refused with a SiameseError naming
-    `path` and that process. Use it around a read-modify-write, such as calibrating a
-    model file in place, so that no result is silently lost.
+    Locks nest within a thread. Another thread of this process, or another process,
+    holding the lock is waited for up to `wait` seconds (0: refuse at once), then refused
+    with a SiameseError naming `path` (and that process). Use it around a
+    read-modify-write, such as calibrating a model file in place, so that no result is
+    silently lost.
     """
     target = resolve_target(path)
     lock = target.parent / f".{_short(target.name)}{LOCK_SUFFIX}"
     key = str(lock.absolute())
-    if fcntl is None or key in _held:  # no advisory locks here, or this process holds it already
-        yield
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _held[key] = _acquire(lock, path, wait)
+    deadline = time.monotonic() + wait
+    with _owners_guard:
+        owner = _owners.setdefault(key, threading.RLock())
+    if not owner.acquire(timeout=max(wait, 0)):
+        raise SiameseError(f"{path}: another thread of this process is writing to this file; run again when it "
+                           "has finished")
     try:
-        yield
+        if fcntl is None or key in _held:  # no advisory locks here, or this thread holds it already
+            yield
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _held[key] = _acquire(lock, path, max(deadline - time.monotonic(), 0))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            os.close(_held.pop(key))
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
-        os.close(_held.pop(key))
+        owner.release()
 
 
 def _acquire(lock, path, wait):

@@ -24,7 +24,7 @@ from keras_siamese.metrics.identification import identification_report
 from keras_siamese.metrics.one_shot import one_shot_report
 from keras_siamese.metrics.retrieval import retrieval_report
 from keras_siamese.metrics.verification import decision_metrics, roc, verification_report
-from keras_siamese.outputs import check_output_folder
+from keras_siamese.outputs import check_output_folder, check_outside
 from keras_siamese.plotting.embeddings import check_map_method
 
 
@@ -114,6 +114,7 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     if output is not None:  # before the slow part, not after it
         check_map_method(map_method)
         check_output_folder(output)
+        check_outside(output, data)
     images, source = evaluation_images(model, data, split, data_dir, seed, progress, stream)
     if all_pairs_mode:
         pairs, same = all_pairs(images.labels)

@@ -17,8 +17,11 @@ def check_outside(path, data, flag="--output"):
 
     if not isinstance(data, (str, os.PathLike)) or not is_folder_source(data):
         return
-    folder, target = os.path.realpath(data), os.path.realpath(resolve_target(path))
-    if target == folder or target.startswith(folder.rstrip(os.sep) + os.sep):
+    folder = os.path.realpath(data)
+    where = os.path.abspath(path)
+    placed = os.path.join(os.path.realpath(os.path.dirname(where)), os.path.basename(where))  # a link, not its target
+    if any(spot == folder or spot.startswith(folder.rstrip(os.sep) + os.sep)
+           for spot in (os.path.realpath(resolve_target(path)), placed)):
         raise SiameseError(f"{flag} {path}: inside the data folder {data}, whose later runs would read what is "
                            "written there as images; choose a place outside it")
 

@@ -72,10 +72,20 @@ def check_folder(root):
     return root
 
 
-def list_images(root):
-    """Every non-hidden file under `root` (recursively), sorted; a missing or empty folder is an error."""
+def list_images(root, fenced=False):
+    """Every non-hidden file under `root` (recursively), sorted; a missing or empty folder is an error.
+    `fenced`: `root` holds class (or split) folders, and a link from one of them to elsewhere in `root`
+    is left out, with a note (see `_files`)."""
     root = check_folder(root)
-    files = _files(root)
+    if fenced:
+        fence, files = os.path.realpath(root), []
+        for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.is_dir() and _inside(fence, os.path.realpath(entry.path)):
+                continue  # hidden, or a link back to `root` or above it (a loop)
+            files += _files(Path(entry.path), fence) if entry.is_dir() else [Path(entry.path)] * entry.is_file()
+        files.sort()
+    else:
+        files = _files(root)
     if not files:
         raise SiameseError(f"{root}: folder holds no files")
     return files
@@ -412,16 +422,17 @@ def split_folders(root):
         entries = [Path(entry.path) for entry in sorted(os.scandir(root), key=lambda e: e.name) if entry.is_dir()]
     except OSError:
         return {}
-    subfolders, split_names = {}, {name for names in SPLIT_FOLDERS.values() for name in names}
+    subfolders = {}
     for folder in entries:
-        if folder.name.lower() in subfolders and folder.name.lower() in split_names:  # VAL/ and val/: which?
-            raise SiameseError(f"{root}: two folders for one split, {subfolders[folder.name.lower()].name}/ and "
-                               f"{folder.name}/; merge them or rename one")
-        subfolders[folder.name.lower()] = folder
-    found = {split: next((subfolders[name] for name in names if name in subfolders), None)
-             for split, names in SPLIT_FOLDERS.items()}
-    found = {split: folder for split, folder in found.items() if folder is not None}
-    return found if "train" in found and len(found) > 1 else {}
+        subfolders.setdefault(folder.name.lower(), []).append(folder)
+    found = {split: [f for name in names for f in subfolders.get(name, [])] for split, names in SPLIT_FOLDERS.items()}
+    if not (found["train"] and sum(bool(folders) for folders in found.values()) > 1):
+        return {}  # a plain folder of classes, whatever their names
+    for split, folders in found.items():
+        if len(folders) > 1:  # VAL/ and val/, or train/ and training/: which one is meant?
+            raise SiameseError(f"{root}: {len(folders)} folders for the {split} split, "
+                               f"{' and '.join(f.name + '/' for f in folders)}; merge them or rename all but one")
+    return {split: folders[0] for split, folders in found.items() if folders}
 
 
 def complete_shape(shape, infer):

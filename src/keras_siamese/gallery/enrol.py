@@ -11,7 +11,7 @@ def folder_entries(root):
     with the name of the subfolder of its split; a file directly in `root` or in a split folder has
     label "" (unlabelled). Ids are paths relative to the folder's parent ("photos/cat/1.png")."""
     root = Path(root)
-    paths = list_images(root)
+    paths = list_images(root, fenced=True)
     relative = [p.relative_to(root) for p in paths]
     ids = [(Path(root.resolve().name) / r).as_posix() for r in relative]
     splits = {folder.name for folder in split_folders(root).values()}

@@ -60,7 +60,8 @@ def retrieval_report(embeddings, labels, k=None, chunk=1024):
     5, at most N - 1) vote for the query's class by majority; a tie between
     classes goes to the one with the nearest member. Queries with R = 0 are
     skipped by all three; `n_queries` counts the rest, `median_same_class` their
-    median R (below about k/2 the vote is lost by construction). Ties in distance are
+    median R (with R well below k, other classes mostly outvote a query's own, whatever
+    the embedding). Ties in distance are
     ordered arbitrarily. Queries run `chunk` at a time, so memory is
     O(chunk * N).
     """

@@ -77,12 +77,14 @@ def _application(constructor, rescale):
             with warnings.catch_warnings():  # Keras notes that inputs other than 224 x 224 load the 224 weights
                 warnings.simplefilter("ignore", UserWarning)
                 backbone = constructor(input_shape=tuple(x.shape[1:]), weights=weights)
-        except Exception as error:  # Keras' download (`get_file`) fails with a bare Exception, or an OSError
-            if weights is None or not (type(error) is Exception or isinstance(error, OSError)):
+        except Exception as error:  # Keras' `get_file`: a bare Exception, OSError, ValueError (bad hash), ...
+            if weights is None:
                 raise
-            raise SiameseError(f"could not download the {weights} weights of {constructor.__name__.strip('_')} "
-                               f"({str(error).splitlines()[0]}); connect to the internet once (Keras keeps them "
-                               "in ~/.keras/models), or train without --weights") from None
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise SiameseError(f"could not download the {weights} weights of "
+                               f"{constructor.__name__.strip('_').replace('_', '-')} ({reason}); connect to the "
+                               "internet once (Keras keeps them in ~/.keras/models), or train without --weights"
+                               ) from None
         return backbone(x)
 
     return body

@@ -233,6 +233,15 @@ def _safe_name(name, max_bytes=120):
     return keep.lstrip(".") or "image"
 
 
+def check_token(token, allow_enroll):
+    """Raise SiameseError for an enrolment token that cannot serve: without enrolment, or empty."""
+    if token is not None and not allow_enroll:
+        raise SiameseError("--token is the enrolment token: it needs --allow-enroll")
+    if token is not None and not token.strip():
+        raise SiameseError("--token '': an empty enrolment token would let anyone enrol; give one, or leave "
+                           "--token out for a random one")
+
+
 def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token=None,
                max_request_bytes=MAX_REQUEST_BYTES, max_pixels=None):
     """The ASGI app serving `model` (and `gallery`, saved to `gallery_path` after each enrolment).
@@ -242,11 +251,7 @@ def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token
     """
     if allow_enroll and gallery_path is None:
         raise SiameseError("--allow-enroll needs --gallery: the file enrolled images are saved to")
-    if token is not None and not allow_enroll:
-        raise SiameseError("--token is the enrolment token: it needs --allow-enroll")
-    if token is not None and not token.strip():
-        raise SiameseError("--token '': an empty enrolment token would let anyone enrol; give one, or leave "
-                           "--token out for a random one")
+    check_token(token, allow_enroll)
     if allow_enroll and gallery is None:
         gallery = Gallery(model)
     token = (token or secrets.token_urlsafe(18)) if allow_enroll else None

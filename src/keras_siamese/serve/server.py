@@ -34,9 +34,10 @@ def serve(model_path, gallery_path=None, host="127.0.0.1", port=8000, allow_enro
 
     from keras_siamese.gallery.gallery import Gallery
     from keras_siamese.inference.model_io import load_model
-    from keras_siamese.serve.app import MAX_REQUEST_BYTES, create_app
+    from keras_siamese.serve.app import MAX_REQUEST_BYTES, check_token, create_app
 
     check_address(host, port)
+    check_token(token, allow_enroll)  # before the slow loading
     model = load_model(model_path)
     gallery = None
     if gallery_path is not None and Path(gallery_path).exists():

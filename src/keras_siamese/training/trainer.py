@@ -407,6 +407,7 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
 
         check_output_folder(output)
         check_outside(output, data)
+        check_outside(output, settings.get("unlabeled"))
     trainer = Trainer(data, recipe, progress, **settings)  # first: it splits the devices before JAX starts
     with _folder_held(output):
         if output is not None and (Path(output) / "checkpoint.json").is_file():
