@@ -182,6 +182,14 @@ def test_a_run_on_arrays_resumes_only_with_its_arrays(tmp_path):
         Trainer.resume(tmp_path / "cut")
 
 
+def test_callbacks_must_be_a_list_of_callbacks(tmp_path):
+    data = synthetic_images(classes=3, per_class=12)
+    with pytest.raises(SiameseError, match="callbacks must be a list of Keras callbacks; received StopAfter"):
+        train(data, output=None, callbacks=StopAfter(1), **SETTINGS)
+    with pytest.raises(SiameseError, match="callbacks must be Keras callbacks; received 1"):
+        train(data, output=None, callbacks=[1], **SETTINGS)
+
+
 def test_a_run_whose_data_folder_moved_says_so(tmp_path):
     from conftest import write_folder
 

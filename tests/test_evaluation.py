@@ -40,6 +40,14 @@ def evaluate_on(model, images, classes):
     return ks.evaluate(model, of_classes(images, classes), episodes=20, progress=False)
 
 
+def test_a_seed_outside_the_range_every_backend_takes_is_named(model, images):
+    from keras_siamese.errors import SiameseError
+
+    for seed in (-1, 2**32, True, 1.5):
+        with pytest.raises(SiameseError, match="seed must be an integer from 0 to 4294967295"):
+            ks.evaluate(model, of_classes(images, ["a", "b"]), seed=seed, progress=False)
+
+
 def test_model_records_its_training_and_calibration_classes(model):
     assert set(model.info["classes"]) <= {"a", "b", "c"} and len(model.info["classes"]) >= 2
     assert model.calibration["classes"] == ["a", "b", "c"]

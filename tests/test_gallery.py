@@ -187,6 +187,31 @@ def test_a_link_from_one_class_to_another_is_not_enrolled_twice(tmp_path, capsys
     assert "a/bs: links to" in capsys.readouterr().err
 
 
+def test_numpy_ids_and_labels_mixed_lists_and_bad_queries(model, tmp_path):
+    from keras_siamese import load_model, save_model
+
+    gallery = Gallery(model)
+    images = np.random.default_rng(0).integers(0, 255, (3, 12, 12, 1), dtype=np.uint8)
+    assert gallery.add(images, labels=np.array(["a", "b", "a"]), ids=np.array(["x", "y", "z"])) == 3
+    write_pngs(tmp_path / "photos")
+    assert gallery.add(tmp_path / "photos", labels=np.array(["l"] * 7)) == 7 and gallery.labels[-1] == "l"
+    with pytest.raises(SiameseError, match="ids: one per embedding is needed"):
+        gallery.add_embeddings(np.zeros((1, gallery.dim)), None)
+    with pytest.raises(SiameseError, match="ids must not hold the NUL character"):
+        gallery.add(images[:1], ids=["a\0"])  # the file would store "a"
+    assert gallery.add([str(tmp_path / "photos" / "a" / "1.png"), images[0]], ids=["f", "g"]) == 2
+    with pytest.raises(SiameseError, match=rf"queries must be embeddings of shape \(N, {gallery.dim}\)"):
+        gallery.search_embeddings(np.zeros((2, 2 * gallery.dim)), k=1)  # not 2 x 2 queries
+    with pytest.raises(SiameseError, match="queries must be finite"):
+        gallery.search_embeddings(np.full((1, gallery.dim), np.nan), k=1)
+    with pytest.raises(SiameseError, match="save_model writes a SiameseModel; received Functional; wrap a tower"):
+        save_model(model.tower, tmp_path / "tower.keras")
+    with pytest.raises(SiameseError, match="received NoneType"):
+        save_model(None, tmp_path / "none.keras")
+    path = save_model(model, tmp_path / "m.keras")
+    assert isinstance(load_model(bytes(path)), type(model))
+
+
 def test_a_model_file_makes_a_gallery_and_a_string_of_labels_is_refused(model, tmp_path):
     from keras_siamese import save_model
 

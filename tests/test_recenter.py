@@ -107,6 +107,8 @@ def test_recentering_is_refused_where_it_would_change_nothing(model, images):
         ks.recenter(plain, x, features="embedding")
     with pytest.raises(SiameseError, match="at least 2 images; received 1"):
         ks.recenter(model, x[:1])
+    with pytest.raises(SiameseError, match="at least 2 images; received 1"):
+        ks.recenter(model, x[0, ..., 0])  # one (H, W) image: not H of them
     with pytest.raises(SiameseError, match="the 4 images' pooled features are almost alike .* or if they are, "
                                            "recentre the embeddings"):
         ks.recenter(model, np.repeat(x[:1], 4, axis=0))

@@ -135,7 +135,10 @@ def test_enrolment_needs_the_token_and_survives_a_restart(served, model, tmp_pat
     assert client.post("/gallery", files=upload, data={"labels": "blank"}).status_code == 401
     wrong = client.post("/gallery", files=upload, data={"labels": "blank"}, headers={"Authorization": "Bearer no"})
     assert wrong.status_code == 401
-    token = {"Authorization": "Bearer secret"}
+    for other in ("Basic secret", "Bearersecret", "Bearer secret2"):
+        assert client.post("/gallery", files=upload, data={"labels": "blank"},
+                           headers={"Authorization": other}).status_code == 401
+    token = {"Authorization": "bearer  secret"}  # the scheme in any case (RFC 7235), spaces around the token
     mismatch = client.post("/gallery", files=[("images", ("a.png", new))] * 2, data={"labels": ["a", "b", "c"]},
                            headers=token)
     assert mismatch.status_code == 422
@@ -215,6 +218,24 @@ def test_enrolment_keeps_what_others_added_to_the_gallery_file(served, model, tm
                            data={"labels": "blank"}, headers={"Authorization": "Bearer secret"})
     assert enrolled.json()["size"] == 14
     assert Gallery.load(path, model).ids[12:] == ["added-elsewhere", "enrolled/00000013-new.png"]
+
+
+def test_concurrent_enrolments_queue_and_all_are_kept(served, model, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keras_siamese.serve import app
+
+    monkeypatch.setattr(app, "ENROL_LOCK_WAIT", 0)  # the wait is for other processes: this server's own queue
+    client, _, _ = served
+    size = len(Gallery.load(tmp_path / "known.npz", model))
+
+    def enrol(n):
+        return client.post("/gallery", files={"images": (f"c{n}.png", png_bytes(np.full((12, 12), 10 * n)))},
+                           data={"labels": f"c{n}"}, headers={"Authorization": "Bearer secret"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(enrol, range(12))) == [200] * 12
+    assert len(Gallery.load(tmp_path / "known.npz", model)) == size + 12
 
 
 def test_a_failed_enrolment_leaves_no_rows_and_no_files(served, model, tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ from keras_siamese.metrics.retrieval import retrieval_report
 from keras_siamese.metrics.verification import decision_metrics, roc, verification_report
 from keras_siamese.outputs import check_output_folder, check_outside
 from keras_siamese.plotting.embeddings import check_map_method
+from keras_siamese.seeds import check_seed
 
 
 def default_source(model):
@@ -110,6 +111,7 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     `output`, writes metrics.json, distances.csv, roc.png,
     distance_histogram.png and embedding_map.png there. Returns the metrics dict.
     """
+    check_seed(seed)
     model = as_model(model, siamese=True)
     if output is not None:  # before the slow part, not after it
         check_map_method(map_method)

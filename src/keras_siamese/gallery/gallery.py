@@ -85,17 +85,17 @@ class Gallery:
             files, ids, folder_labels = folder_entries(images)
             self._with_new_ids(ids)  # before the slow part, not after it
             return self.add_embeddings(embed_files(self.model, files, progress=progress), ids,
-                                       labels or folder_labels, [str(p.resolve()) for p in files])
+                                       folder_labels if labels is None else labels, [str(p.resolve()) for p in files])
         if isinstance(images, (str, Path)):
             images = [images]
-        if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, Path)):
+        if isinstance(images, (list, tuple)) and images and all(isinstance(p, (str, Path)) for p in images):
             files = [Path(p) for p in images]
-            ids = ids or [str(p) for p in files]
+            ids = [str(p) for p in files] if ids is None else ids
             self._with_new_ids(ids)
             return self.add_embeddings(embed_files(self.model, files, progress=progress), ids, labels,
                                        paths or [str(p.resolve()) for p in files])
         embeddings = embed_images(self.model, images, progress=progress)
-        ids = ids or [f"image:{len(self) + i}" for i in range(len(embeddings))]
+        ids = [f"image:{len(self) + i}" for i in range(len(embeddings))] if ids is None else ids
         return self.add_embeddings(embeddings, ids, labels, paths)
 
     def add_embeddings(self, embeddings, ids, labels=None, paths=None):
@@ -109,6 +109,8 @@ class Gallery:
         for name, given in (("ids", ids), ("labels", labels), ("paths", paths)):
             if isinstance(given, (str, bytes)):
                 raise SiameseError(f"{name} must be a list with one entry per image; received the string {given!r}")
+        if ids is None:
+            raise SiameseError("ids: one per embedding is needed; received None")
         ids = [str(i) for i in ids]
         labels = [""] * n if labels is None else ["" if v is None else str(v) for v in labels]
         paths = [""] * n if paths is None else ["" if v is None else str(v) for v in paths]
@@ -117,6 +119,10 @@ class Gallery:
                                f"{len(ids)}, {len(labels)}, {len(paths)}")
         if not np.isfinite(embeddings).all():
             raise SiameseError("embeddings must be finite")
+        for name, values in (("ids", ids), ("labels", labels), ("paths", paths)):
+            bad = next((v for v in values if "\0" in v), None)  # the gallery file would drop it: ids would collide
+            if bad is not None:
+                raise SiameseError(f"{name} must not hold the NUL character; received {bad!r}")
         seen = self._with_new_ids(ids)
         self.embeddings = np.concatenate([self.embeddings, embeddings])
         self._norms = np.concatenate([self._norms, squared_norms(embeddings)])
@@ -149,7 +155,13 @@ class Gallery:
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise SiameseError(f"k must be a positive integer; received {k!r}")
-        queries = np.asarray(queries, np.float32).reshape(-1, self.dim)
+        queries = np.asarray(queries, np.float32)
+        if queries.ndim not in (1, 2) or queries.shape[-1] != self.dim:
+            raise SiameseError(f"queries must be embeddings of shape (N, {self.dim}) or ({self.dim},); received "
+                               f"{queries.shape}")
+        if not np.isfinite(queries).all():
+            raise SiameseError("queries must be finite embeddings")
+        queries = queries.reshape(-1, self.dim)
         rows, distances = self.nearest(queries, int(k))
         return [self._result(r, d) for r, d in zip(rows, distances)]
 

@@ -82,8 +82,6 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
         raise SiameseError(f"features must be one of {', '.join(FEATURES)}; received {features!r}")
     if features == "embedding":
         check_recenterable(model)
-    if len(images) < 2:
-        raise SiameseError(f"recentering needs at least 2 images; received {len(images)}")
     tower = keras.models.clone_model(model.tower)  # a copy: training `model` on must not move it
     tower.set_weights(model.tower.get_weights())
     last = tower.layers[-1]
@@ -96,7 +94,10 @@ def recenter_model(model, images, batch_size=None, features=RECENTER_DEFAULT):
         raise SiameseError("this model's tower has no `embedding` projection to take the pooled features from")
     else:  # the embeddings, or the features an earlier recentering measured from
         measured = last.input if isinstance(last, Recenter) else tower.outputs[0]
-    center = embed_images(keras.Model(tower.input, measured), images, batch_size).mean(axis=0)
+    features_of = embed_images(keras.Model(tower.input, measured), images, batch_size)
+    if len(features_of) < 2:  # counted as embedded: one (H, W) array is one image, not H
+        raise SiameseError(f"recentering needs at least 2 images; received {len(features_of)}")
+    center = features_of.mean(axis=0)
     if np.linalg.norm(center) > MAX_CENTER_LENGTH:
         advice = "use images of several of the new classes"
         if features == "pooled":  # a tower whose pooled features point one way for any image (the seed's)

@@ -1,5 +1,6 @@
 """Loading and saving model files, with one-line errors for files that are not ours."""
 
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -16,7 +17,7 @@ def load_model(path):
 
     from keras_siamese.models.siamese import SiameseModel
 
-    path = Path(path)
+    path = Path(os.fsdecode(path) if isinstance(path, bytes) else path)
     if path.is_dir():
         inside = " (use the model.keras inside it)" if (path / "model.keras").is_file() else ""
         raise SiameseError(f"{path}: is a folder, not a model file{inside}")
@@ -54,8 +55,14 @@ def brief(error, limit=300):
 
 
 def save_model(model, path):
-    """Write `model` to `path` atomically (the old file stays until the new one is complete)."""
-    path = Path(path)
+    """Write `model` (a SiameseModel, what `load_model` reads back) to `path` atomically (the old file stays
+    until the new one is complete)."""
+    from keras_siamese.models.siamese import SiameseModel
+
+    if not isinstance(model, SiameseModel):
+        hint = "; wrap a tower in ks.SiameseModel(tower, threshold)" if hasattr(model, "layers") else ""
+        raise SiameseError(f"save_model writes a SiameseModel; received {type(model).__name__}{hint}")
+    path = Path(os.fsdecode(path) if isinstance(path, bytes) else path)
     if path.suffix not in MODEL_SUFFIXES:
         raise SiameseError(f"{path}: model files must end in .keras")
     with atomic_path(path) as tmp:

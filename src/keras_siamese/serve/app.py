@@ -72,7 +72,8 @@ class Service:
         self.token = token
         self.fingerprint = gallery.fingerprint if gallery is not None else model_fingerprint(model)
         self.max_pixels = int(max_pixels or budget_max_pixels())  # uploads over it are refused from their header
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the gallery in memory: searches and an enrolment's update
+        self.enrolling = threading.Lock()  # enrolments queue here, so only another process's write can time out
         self.batcher = MicroBatcher(lambda images: embed_images(model, images))
 
     def decode(self, data, name):
@@ -131,7 +132,7 @@ class Service:
         that fails leaves neither its files nor its rows, in memory or on disk."""
         self.need_gallery()
         folder = self.gallery_path.with_name(self.gallery_path.name + ".images")
-        with self.file_lock(), self.lock:  # the file first: searches never wait on another process
+        with self.enrolling, self.file_lock(), self.lock:  # the file first: searches never wait on another process
             gallery = self.current_gallery()
             before = (gallery.model_path, gallery.approximate)
             paths, ids = [], []
@@ -290,7 +291,8 @@ def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token
     def authorised(authorization: Annotated[str | None, Header()] = None):
         if token is None:
             raise HTTPException(403, "enrolment is off: start the server with --allow-enroll")
-        if not authorization or not secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        scheme, _, given = (authorization or "").strip().partition(" ")  # the scheme in any letter case
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
             raise HTTPException(401, "enrolment needs the header Authorization: Bearer <token>")
 
     @app.get("/", include_in_schema=False)

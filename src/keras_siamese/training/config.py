@@ -13,7 +13,7 @@ from keras_siamese.losses.triplet import MINING
 from keras_siamese.metrics.verification import parse_rule
 from keras_siamese.models.towers import TOWERS
 from keras_siamese.registry import Registry
-from keras_siamese.seeds import DEFAULT_SEED, MAX_SEED
+from keras_siamese.seeds import DEFAULT_SEED, check_seed
 from keras_siamese.training.objectives import LOSSES
 
 AUTO_EPOCH_SCALE = 3.2e6
@@ -95,8 +95,7 @@ class TrainConfig:
             check(len(size) == 2 and all(isinstance(s, (int, np.integer)) and s >= 1 for s in size),
                   "image_size", self.image_size, "must be one positive size or (height, width)")
             self.image_size = tuple(int(s) for s in size)
-        check(isinstance(self.seed, (int, np.integer)) and 0 <= self.seed <= MAX_SEED, "seed", self.seed,
-              f"must be an integer from 0 to {MAX_SEED}")
+        check_seed(self.seed)
         check(self.epochs is None or self.epochs >= 1, "epochs", self.epochs, "must be at least 1")
         check(self.batch_size >= 2, "batch_size", self.batch_size, "must be at least 2")
         check(self.embedding_dim >= 1, "embedding_dim", self.embedding_dim, "must be at least 1")

@@ -291,6 +291,7 @@ class Trainer:
     def fit(self, callbacks=(), initial_epoch=0, checkpoint=None):
         """Train from `initial_epoch` to `config.epochs`; `callbacks` run after the validation metrics.
         With `checkpoint` (a folder), the state is saved there at every epoch end (see `restore`)."""
+        callbacks = check_callbacks(callbacks)
         stream = EpochStream(self.batches, initial_epoch)
         self.callbacks = [StopWhenDiverged()]
         self.callbacks += self.validation_callbacks() if self.validate_each_epoch else []
@@ -304,7 +305,7 @@ class Trainer:
                     epochs=self.config.epochs,
                     initial_epoch=initial_epoch,
                     shuffle=False,  # the batches are drawn from (seed, epoch); Keras would reorder them by its RNG
-                    callbacks=self.callbacks + list(callbacks),
+                    callbacks=self.callbacks + callbacks,
                     verbose=(1 if sys.stdout.isatty() else 2) if self.progress else 0,
                 )
         except Exception:
@@ -402,6 +403,7 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
     validation metrics are in the logs. `output=None` writes nothing.
     Returns a TrainResult.
     """
+    callbacks = check_callbacks(callbacks)
     if output is not None:  # an output that cannot be written is refused before training, not after
         from keras_siamese.outputs import check_output_folder, check_outside
 
@@ -417,6 +419,16 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
         return _finish(trainer, output)
 
 
+def check_callbacks(callbacks):
+    """`callbacks` as a list of Keras callbacks; SiameseError for one given alone, or anything else."""
+    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise SiameseError(f"callbacks must be a list of Keras callbacks; received {type(callbacks).__name__}")
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise SiameseError(f"callbacks must be Keras callbacks; received {callback!r}")
+    return list(callbacks)
+
+
 def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> TrainResult:
     """Continue the interrupted `train` run whose output folder is `folder`, from its last finished epoch.
 
@@ -426,6 +438,7 @@ def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> Tr
     from keras_siamese.outputs import check_output_folder
 
     check_output_folder(folder, "--resume")
+    callbacks = check_callbacks(callbacks)
     trainer, epoch = Trainer.resume(folder, data, progress)  # reads the checkpoint: it is written atomically
     with _folder_held(folder):
         if epoch < trainer.config.epochs and not _stopped_early(trainer):
