@@ -163,6 +163,7 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
         (["samples", "--data", str(folder), "--output", str(folder / "square")], "square: inside the data folder"),
         (["evaluate", "--model", str(model), "--data", str(folder), "--output", str(folder / "eval")],
          "eval: inside the data folder"),
+        (["evaluate", "--model", str(model), "--output", str(folder / "eval")], "eval: inside the data folder"),
         (["samples", "--data", str(copy), "--output", str(linked)], "linked: inside the data folder"),
         (["train", "--data", str(text), *QUICK], "notes.txt: is a file, not a folder"),
         (["train", "--data", str(folder), "--unlabeled", str(tmp_path / "nothere"), *QUICK],

@@ -46,6 +46,8 @@ def test_a_seed_outside_the_range_every_backend_takes_is_named(model, images):
     for seed in (-1, 2**32, True, 1.5):
         with pytest.raises(SiameseError, match="seed must be an integer from 0 to 4294967295"):
             ks.evaluate(model, of_classes(images, ["a", "b"]), seed=seed, progress=False)
+    metrics = ks.evaluate(model, of_classes(images, ["a", "b"]), seed=np.int64(3), progress=False, episodes=5)
+    assert type(metrics["pairs"]["seed"]) is int  # JSON can hold it
 
 
 def test_model_records_its_training_and_calibration_classes(model):

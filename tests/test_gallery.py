@@ -185,6 +185,11 @@ def test_a_link_from_one_class_to_another_is_not_enrolled_twice(tmp_path, capsys
     paths, ids, labels = folder_entries(tmp_path / "photos")
     assert not any("bs" in i for i in ids) and len(ids) == len(set(p.resolve() for p in paths))
     assert "a/bs: links to" in capsys.readouterr().err
+    write_pngs(tmp_path / "layout" / "train")
+    write_pngs(tmp_path / "layout" / "test")
+    (tmp_path / "layout" / "train" / "a" / "bs").symlink_to("../b")  # in a split layout too
+    paths, ids, labels = folder_entries(tmp_path / "layout")
+    assert not any("bs" in i for i in ids) and "train/a/bs: links to" in capsys.readouterr().err
 
 
 def test_numpy_ids_and_labels_mixed_lists_and_bad_queries(model, tmp_path):
@@ -200,6 +205,8 @@ def test_numpy_ids_and_labels_mixed_lists_and_bad_queries(model, tmp_path):
     with pytest.raises(SiameseError, match="ids must not hold the NUL character"):
         gallery.add(images[:1], ids=["a\0"])  # the file would store "a"
     assert gallery.add([str(tmp_path / "photos" / "a" / "1.png"), images[0]], ids=["f", "g"]) == 2
+    files = [str(tmp_path / "photos" / "a" / "3.png"), str(tmp_path / "photos" / "b" / "0.png")]
+    assert gallery.add(files, paths=np.array(["p", "q"])) == 2 and gallery.paths[-2:] == ["p", "q"]
     with pytest.raises(SiameseError, match=rf"queries must be embeddings of shape \(N, {gallery.dim}\)"):
         gallery.search_embeddings(np.zeros((2, 2 * gallery.dim)), k=1)  # not 2 x 2 queries
     with pytest.raises(SiameseError, match="queries must be finite"):

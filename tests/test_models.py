@@ -112,8 +112,8 @@ def test_imagenet_weights_that_cannot_be_downloaded_are_one_clear_error(monkeypa
                         "service not known")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
-    with pytest.raises(SiameseError, match=r"could not download the imagenet weights of mobilenet-v3-small \(URL "
-                                           r"fetch failure .*\); connect to the internet once"):
+    with pytest.raises(SiameseError, match=r"could not load the imagenet weights of mobilenet-v3-small \(URL "
+                                           r"fetch failure .*\); Keras downloads them once"):
         build_tower("mobilenet-v3-small", (32, 32, 3), 8, weights="imagenet")
 
 

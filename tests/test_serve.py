@@ -314,6 +314,8 @@ def test_a_token_without_enrolment_is_refused(model):
         create_app(model, token="")
     with pytest.raises(SiameseError, match="an empty enrolment token would let anyone enrol"):
         create_app(model, None, "gallery.npz", allow_enroll=True, token=" ")
+    with pytest.raises(SiameseError, match="begins or ends with spaces"):
+        create_app(model, None, "gallery.npz", allow_enroll=True, token=" abc")
 
 
 def test_the_micro_batcher_works_again_after_a_close():

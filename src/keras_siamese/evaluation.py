@@ -111,12 +111,12 @@ def evaluate(model, data=None, split="test", output=None, all_pairs_mode=False, 
     `output`, writes metrics.json, distances.csv, roc.png,
     distance_histogram.png and embedding_map.png there. Returns the metrics dict.
     """
-    check_seed(seed)
+    seed = check_seed(seed)
     model = as_model(model, siamese=True)
     if output is not None:  # before the slow part, not after it
         check_map_method(map_method)
         check_output_folder(output)
-        check_outside(output, data)
+        check_outside(output, data if data is not None else default_source(model)[0])
     images, source = evaluation_images(model, data, split, data_dir, seed, progress, stream)
     if all_pairs_mode:
         pairs, same = all_pairs(images.labels)

@@ -13,9 +13,10 @@ CALIBRATION_SEED = 4321  # pairs the threshold is calibrated on
 
 
 def check_seed(seed, argument="seed"):
-    """Raise InvalidValue unless `seed` is an integer (not a bool) from 0 to MAX_SEED."""
+    """`seed` as a plain int; InvalidValue unless it is an integer (not a bool) from 0 to MAX_SEED."""
     check(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED, argument,
           seed, f"must be an integer from 0 to {MAX_SEED}")
+    return int(seed)
 
 
 def epoch_rng(seed, epoch):

@@ -52,6 +52,18 @@ def _files(root, fence=None):
     return sorted(found)
 
 
+def _entries(folder, fence):
+    """The non-hidden entries of `folder`, by name, without links back to `fence` or above it (loops); an
+    unreadable folder is noted and has none."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as error:
+        _unreadable_folder(error)
+        return []
+    return [e for e in entries if not e.name.startswith(".")
+            and not (e.is_dir() and _inside(fence, os.path.realpath(e.path)))]
+
+
 def _inside(path, folder):
     """Whether the resolved `path` is `folder` (resolved) or under it."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
@@ -79,10 +91,11 @@ def list_images(root, fenced=False):
     root = check_folder(root)
     if fenced:
         fence, files = os.path.realpath(root), []
-        for entry in sorted(os.scandir(root), key=lambda e: e.name):
-            if entry.name.startswith(".") or entry.is_dir() and _inside(fence, os.path.realpath(entry.path)):
-                continue  # hidden, or a link back to `root` or above it (a loop)
-            files += _files(Path(entry.path), fence) if entry.is_dir() else [Path(entry.path)] * entry.is_file()
+        splits = {folder.name for folder in split_folders(root).values()}
+        for entry in _entries(root, fence):
+            inner = _entries(entry.path, fence) if entry.name in splits else [entry]  # a split's class folders
+            for item in inner:
+                files += _files(Path(item.path), fence) if item.is_dir() else [Path(item.path)] * item.is_file()
         files.sort()
     else:
         files = _files(root)

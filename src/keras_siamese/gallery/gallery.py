@@ -93,7 +93,7 @@ class Gallery:
             ids = [str(p) for p in files] if ids is None else ids
             self._with_new_ids(ids)
             return self.add_embeddings(embed_files(self.model, files, progress=progress), ids, labels,
-                                       paths or [str(p.resolve()) for p in files])
+                                       [str(p.resolve()) for p in files] if paths is None else paths)
         embeddings = embed_images(self.model, images, progress=progress)
         ids = [f"image:{len(self) + i}" for i in range(len(embeddings))] if ids is None else ids
         return self.add_embeddings(embeddings, ids, labels, paths)

@@ -81,9 +81,9 @@ def _application(constructor, rescale):
             if weights is None:
                 raise
             reason = (str(error).splitlines() or [type(error).__name__])[0]
-            raise SiameseError(f"could not download the {weights} weights of "
-                               f"{constructor.__name__.strip('_').replace('_', '-')} ({reason}); connect to the "
-                               "internet once (Keras keeps them in ~/.keras/models), or train without --weights"
+            raise SiameseError(f"could not load the {weights} weights of "
+                               f"{constructor.__name__.strip('_').replace('_', '-')} ({reason}); Keras downloads them "
+                               "once into ~/.keras/models: connect to the internet, or train without --weights"
                                ) from None
         return backbone(x)
 

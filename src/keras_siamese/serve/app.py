@@ -241,6 +241,8 @@ def check_token(token, allow_enroll):
     if token is not None and not token.strip():
         raise SiameseError("--token '': an empty enrolment token would let anyone enrol; give one, or leave "
                            "--token out for a random one")
+    if token is not None and token != token.strip():
+        raise SiameseError(f"--token {token!r}: begins or ends with spaces, which no Authorization header keeps")
 
 
 def create_app(model, gallery=None, gallery_path=None, allow_enroll=False, token=None,

@@ -420,13 +420,17 @@ def train(data: TrainingData = None, output="output", recipe="default", progress
 
 
 def check_callbacks(callbacks):
-    """`callbacks` as a list of Keras callbacks; SiameseError for one given alone, or anything else."""
-    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, (list, tuple)):
+    """`callbacks` (None, or any iterable of Keras callbacks) as a list; SiameseError for one given alone, or
+    anything else."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (keras.callbacks.Callback, str, bytes)) or not hasattr(callbacks, "__iter__"):
         raise SiameseError(f"callbacks must be a list of Keras callbacks; received {type(callbacks).__name__}")
+    callbacks = list(callbacks)
     for callback in callbacks:
         if not isinstance(callback, keras.callbacks.Callback):
             raise SiameseError(f"callbacks must be Keras callbacks; received {callback!r}")
-    return list(callbacks)
+    return callbacks
 
 
 def resume(folder, data: TrainingData = None, progress=True, callbacks=()) -> TrainResult:
