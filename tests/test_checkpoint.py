@@ -182,6 +182,28 @@ def test_a_run_on_arrays_resumes_only_with_its_arrays(tmp_path):
         Trainer.resume(tmp_path / "cut")
 
 
+def test_a_run_resumes_only_on_its_backend_and_with_its_unlabelled_images(tmp_path):
+    import keras
+
+    from conftest import write_folder
+
+    data = synthetic_images(classes=3, per_class=12)
+    unlabeled = write_folder(tmp_path / "unlabeled", classes=("u",), per_class=8)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, output=tmp_path / "cut", callbacks=[StopAfter(1)], unlabeled=str(unlabeled), **SETTINGS)
+    state_file = tmp_path / "cut" / "checkpoint.json"
+    state = json.loads(state_file.read_text())
+    assert state["backend"] == keras.config.backend() and state["trained_on"]["unlabeled images"] == 8
+    for path in sorted((unlabeled / "u").iterdir())[:4]:
+        path.unlink()
+    with pytest.raises(SiameseError, match=r"unlabeled images: 8 then, 4 now"):
+        resume(tmp_path / "cut", data=data, progress=False)
+    other = "jax" if keras.config.backend() != "jax" else "tensorflow"
+    state_file.write_text(json.dumps({**state, "backend": other}))
+    with pytest.raises(SiameseError, match=f"the run trained on {other}; resume it with KERAS_BACKEND={other}"):
+        resume(tmp_path / "cut", data=data, progress=False)
+
+
 def test_callbacks_must_be_a_list_of_callbacks(tmp_path):
     data = synthetic_images(classes=3, per_class=12)
     with pytest.raises(SiameseError, match="callbacks must be a list of Keras callbacks; received StopAfter"):

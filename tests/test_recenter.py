@@ -169,6 +169,11 @@ def test_calibrate_recenter_refuses_a_model_without_unit_length_before_reading_i
     assert "unit-length embeddings" in error_line(capsys)
     assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter"]) == 2
     assert "--recenter makes a model for new classes: give it an --output" in error_line(capsys)
+    before = path.read_bytes()
+    for same in (path, tmp_path / ".." / tmp_path.name / "m.keras"):  # the trained model, however spelled
+        assert main(["calibrate", "--model", str(path), "--data", str(missing), "--recenter", "--output",
+                     str(same)]) == 2
+        assert "an --output other than --model" in error_line(capsys) and path.read_bytes() == before
     assert main(["calibrate", "--model", str(path), "--output", str(tmp_path / "NEW.KERAS")]) == 2
     assert "--output" in error_line(capsys) and not (tmp_path / "NEW.KERAS").exists()
 

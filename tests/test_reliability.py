@@ -114,6 +114,10 @@ def test_errors_name_the_users_path_not_the_temporary_file(tmp_path):
         with atomic_path(target) as tmp:
             open(tmp / "inside", "w")  # a file is not a folder: ENOTDIR on the temporary name
     assert info.value.filename == str(target / "inside")
+    with pytest.raises(OSError) as info:
+        with atomic_path(target):
+            raise OSError(28, "No space left on device")  # as a writer's file object raises it: no file named
+    assert info.value.filename == str(target)
     assert leftovers(tmp_path) == [] and not target.exists()
 
 

@@ -69,6 +69,31 @@ def test_a_full_disk_stops_the_cache_not_the_run(folder, monkeypatch):
     np.testing.assert_array_equal(later, ImageFiles(paths, (16, 16, 1))[[2, 3]])
 
 
+def test_a_short_write_as_the_disk_fills_stores_no_row(folder, monkeypatch):
+    import os
+
+    paths = list_images(folder)
+    files = ImageFiles(paths, (16, 16, 1)).cached()
+    real_pwrite = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: real_pwrite(fd, data[:100], offset))  # 100 of 256
+    decoded = files[[0, 1]]
+    assert files.cache.full and not files.cache.filled.any()  # never read back with a zero tail
+    monkeypatch.undo()
+    np.testing.assert_array_equal(files[[0, 1]], decoded)
+    np.testing.assert_array_equal(decoded, ImageFiles(paths, (16, 16, 1))[[0, 1]])
+
+
+def test_a_cache_that_cannot_be_made_leaves_streaming_uncached(folder, monkeypatch):
+    import os
+
+    def too_large(*args):
+        raise OSError(27, "File too large")  # past a file-size limit (ulimit -f)
+
+    monkeypatch.setattr(os, "ftruncate", too_large)
+    files = ImageFiles(list_images(folder), (16, 16, 1)).cached()
+    assert files.cache is None and files[[0, 1]].shape == (2, 16, 16, 1)
+
+
 def test_streamed_splits_match_in_memory_ones(folder):
     streamed = load_splits(folder, shape=(16, 16, 1), stream=True)
     held = load_splits(folder, shape=(16, 16, 1), stream=False)

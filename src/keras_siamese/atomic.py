@@ -86,6 +86,8 @@ def atomic_path(path):
                     os.unlink(tmp)
             if isinstance(error, OSError) and isinstance(error.filename, str):
                 error.filename = error.filename.replace(tmp, str(path)) if tmp else str(path)
+            elif isinstance(error, OSError) and error.filename is None and error.errno is not None:
+                error.filename = str(path)  # a full disk met by a writer that names no file
             raise
 
 

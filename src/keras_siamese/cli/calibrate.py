@@ -1,5 +1,6 @@
 """`siamese calibrate`: choose a model's decision threshold on labelled images and store it in the model."""
 
+import os
 import sys
 
 from keras_siamese.cli._options import add_data_options, add_model_option
@@ -39,14 +40,18 @@ def run(args):
     from keras_siamese.inference.calibration import calibrate_model, check_recenterable, recenter_model
     from keras_siamese.inference.model_io import MODEL_SUFFIXES, load_model, save_model
     from keras_siamese.metrics.verification import parse_rule
-    from keras_siamese.outputs import check_output_file
+    from keras_siamese.outputs import check_output_file, check_outside
 
     parse_rule(args.rule)  # fail before any slow work
-    if args.recenter and not args.output:
-        raise SiameseError("--recenter makes a model for new classes: give it an --output (the trained model stays "
-                           "the one for its own classes, and the galleries built with it)")
+    same_file = args.output and Path(args.output).exists() and Path(args.model).exists() and \
+        os.path.samefile(args.output, args.model)
+    if args.recenter and (not args.output or same_file):
+        raise SiameseError("--recenter makes a model for new classes: give it an --output other than --model (the "
+                           "trained model stays the one for its own classes, and the galleries built with it)")
     output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model",
                                exact=True)
+    if args.output:
+        check_outside(output, args.data)
     if not Path(args.model).is_file():
         load_model(args.model)  # its one-line error, before the lock below makes the output's folder
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost

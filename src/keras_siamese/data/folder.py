@@ -326,9 +326,8 @@ class ImageFiles:
 
     def cached(self):
         """These files with a PixelCache of their decoded pixels, when the temporary folder has room."""
-        if self.cache is not None or not PixelCache.fits(len(self), self.image_shape):
-            return self
-        return ImageFiles(self.paths, self.image_shape, self.max_pixels, PixelCache(len(self), self.image_shape))
+        cache = None if self.cache is not None else PixelCache.made(len(self), self.image_shape)
+        return self if cache is None else ImageFiles(self.paths, self.image_shape, self.max_pixels, cache)
 
     def __array__(self, dtype=None, copy=None):
         budget.check_image_set(len(self), self.image_shape, "decoding the images")

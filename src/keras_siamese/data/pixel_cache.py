@@ -23,9 +23,20 @@ class PixelCache:
         handle, name = tempfile.mkstemp(prefix="keras-siamese-", suffix=".pixels")
         os.unlink(name)
         self.fd = handle
-        os.ftruncate(handle, count * self.row_bytes)  # sparse until written
+        os.ftruncate(handle, count * self.row_bytes)  # sparse until written (EFBIG past a file-size limit)
         self.filled = np.zeros(count, bool)
         self.full = False
+
+    @classmethod
+    def made(cls, count, shape):
+        """A cache for `count` rows of `shape`, or None where the temporary folder has no room for it, or
+        cannot make it (a full disk or inode table, a file-size limit): streaming then decodes every epoch."""
+        if not cls.fits(count, shape):
+            return None
+        try:
+            return cls(count, shape)
+        except OSError:
+            return None
 
     @classmethod
     def fits(cls, count, shape):
@@ -41,9 +52,12 @@ class PixelCache:
         and other writers share the disk), writing stops and the rows not stored are decoded again."""
         if self.full:
             return
+        data = np.ascontiguousarray(pixels, np.uint8).tobytes()
         try:
-            os.pwrite(self.fd, np.ascontiguousarray(pixels, np.uint8).tobytes(), row * self.row_bytes)
-        except OSError:  # ENOSPC, EDQUOT, EIO: a cache is worth no failed run
+            written = os.pwrite(self.fd, data, row * self.row_bytes)
+        except OSError:  # ENOSPC, EDQUOT, EFBIG, EIO: a cache is worth no failed run
+            written = -1
+        if written != len(data):  # or a short write, as a disk fills up: the row is not stored
             self.full = True
             return
         self.filled[row] = True

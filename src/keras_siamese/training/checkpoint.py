@@ -75,7 +75,8 @@ def save(folder, trainer, epoch, history):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
     state = {"status": "incomplete", "epoch": epoch, "arrays": arrays_name(epoch), "settings": trainer.config.to_dict(),
-             "data": trainer.data_record, "trained_on": trained_on(trainer.splits), "history": history,
+             "data": trainer.data_record, "trained_on": trained_on(trainer.splits, trainer.unlabeled),
+             "backend": keras.config.backend(), "history": history,
              "early_stopping": early, "seconds": trainer.earlier_seconds + time.perf_counter() - trainer.started}
     write_json(folder / STATE, state)
     _remove_arrays(folder, keep=arrays_name(epoch))
@@ -85,20 +86,22 @@ def save(folder, trainer, epoch, history):
             "settings": state["settings"]})
 
 
-def trained_on(splits):
-    """What a resumed run must find again: the image shape, the class names and the split sizes."""
-    return {"image shape": [int(n) for n in splits.train.image_shape],
-            "classes": [str(name) for name in splits.train.class_names],
-            "split sizes": {name: len(splits.split(name)) for name in ("train", "val", "test")}}
+def trained_on(splits, unlabeled=None):
+    """What a resumed run must find again: the image shape, the class names, the split sizes and the number
+    of unlabelled images."""
+    record = {"image shape": [int(n) for n in splits.train.image_shape],
+              "classes": [str(name) for name in splits.train.class_names],
+              "split sizes": {name: len(splits.split(name)) for name in ("train", "val", "test")}}
+    return record if unlabeled is None else {**record, "unlabeled images": len(unlabeled)}
 
 
-def check_same_data(folder, state, splits):
-    """SiameseError when `splits` differ from the data the checkpointed run trained on."""
-    before, now = state.get("trained_on"), trained_on(splits)
+def check_same_data(folder, state, splits, unlabeled=None):
+    """SiameseError when `splits` (and `unlabeled`) differ from the data the checkpointed run trained on."""
+    before, now = state.get("trained_on"), trained_on(splits, unlabeled)
     if not isinstance(before, dict):  # a checkpoint from before the record was kept
         return
     for key, value in now.items():
-        if before.get(key) != value:
+        if key in before and before[key] != value:  # (a key a checkpoint predates: not recorded then)
             then, found = before.get(key), value
             if key == "classes" and isinstance(then, list):  # the first difference, not every name
                 then, found = ((len(then), len(found)) if len(then) != len(found) else
@@ -160,7 +163,11 @@ def read_state(folder):
 def restore(folder, trainer):
     """Load the checkpoint in `folder` into a built trainer; returns the epoch to start from."""
     state = read_state(folder)
-    check_same_data(folder, state, trainer.splits)
+    backend = state.get("backend", keras.config.backend())  # older checkpoints do not say
+    if backend != keras.config.backend():
+        raise SiameseError(f"{folder}: the run trained on {backend}; resume it with KERAS_BACKEND={backend} (on "
+                           f"{keras.config.backend()} it would not continue to the same weights)")
+    check_same_data(folder, state, trainer.splits, trainer.unlabeled)
     path = Path(folder) / state["arrays"]
     try:
         with np.load(path) as stored:
