@@ -267,10 +267,11 @@ class Trainer:
         """Split each batch over the replicas: evenly, and over processes by rows."""
         devices = self.replicas.global_count
         self.batches.distribute(devices, process_index(), process_count())
-        if self.batches.rows % devices:
-            raise SiameseError(f"--devices: batches of {self.batches.rows} images do not split evenly over {devices} "
-                               "devices; choose a --batch-size (and --images-per-class) that does")
         extra = getattr(self.batches, "unlabeled_per_batch", 0)  # split on its own, beside the labelled images
+        if self.batches.rows % devices:
+            parts = f" ({self.batches.rows - extra} labelled, {extra} unlabelled)" if extra else ""
+            raise SiameseError(f"--devices: batches of {self.batches.rows} images{parts} do not split evenly over "
+                               f"{devices} devices; choose a --batch-size (and --images-per-class) that does")
         if extra % devices:
             raise SiameseError(f"--devices: the {extra} unlabelled images of each batch do not split evenly over "
                                f"{devices} devices; choose a --batch-size (half of it is unlabelled, up to the "
