@@ -452,6 +452,12 @@ def test_a_link_from_a_class_to_elsewhere_in_the_data_is_left_out_not_relabelled
     assert len(paths) == 14 and names.count("circle") == 4 and names.count("cross") == 6
     err = capsys.readouterr().err
     assert "circle/all: links to" in err and "square/stars: links to" in err and "more" not in err
+    layout = tmp_path / "layout"
+    write_folder(layout / "train", per_class=6)
+    write_folder(layout / "test", per_class=3)
+    (layout / "train" / "circle" / "leak").symlink_to(layout / "test" / "square")  # test images into training
+    splits = load_splits(layout, progress=False)
+    assert len(splits.train) + len(splits.val) == 18 and "train/circle/leak: links to" in capsys.readouterr().err
 
 
 def test_a_float_image_with_nan_is_refused_by_its_file_name(tmp_path):

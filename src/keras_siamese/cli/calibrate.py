@@ -24,7 +24,7 @@ def add_parser(commands):
                         f"ones only) or pooled (the tower's features before its final projection, which keep more "
                         f"of what tells new classes apart); default {RECENTER_DEFAULT}")
     p.add_argument("--output", help="write the calibrated model here (default: replace --model, atomically; "
-                                    "required with --recenter)")
+                                    "required with --recenter, and then another file than --model)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
     return p
@@ -36,7 +36,7 @@ def run(args):
     from keras_siamese.atomic import exclusive
     from keras_siamese.data.sources import is_folder_source
     from keras_siamese.errors import SiameseError
-    from keras_siamese.evaluation import evaluation_images, seen_in_training
+    from keras_siamese.evaluation import default_source, evaluation_images, seen_in_training
     from keras_siamese.inference.calibration import calibrate_model, check_recenterable, recenter_model
     from keras_siamese.inference.model_io import MODEL_SUFFIXES, load_model, save_model
     from keras_siamese.metrics.verification import parse_rule
@@ -50,12 +50,12 @@ def run(args):
                            "trained model stays the one for its own classes, and the galleries built with it)")
     output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model",
                                exact=True)
-    if args.output:
-        check_outside(output, args.data)
     if not Path(args.model).is_file():
         load_model(args.model)  # its one-line error, before the lock below makes the output's folder
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
+        if args.output:  # the data read: --data, else the model's training source
+            check_outside(output, args.data if args.data else default_source(model)[0])
         if args.recenter == "embedding":
             check_recenterable(model)  # before any slow work
         split = args.split or ("all" if args.data and is_folder_source(args.data) else "val")

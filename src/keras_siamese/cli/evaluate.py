@@ -59,8 +59,8 @@ def format_table(metrics):
         ("TAR at FAR 1e-2 / 1e-3", f"{v['tar_at_far_1e-2']:.4f} / {v['tar_at_far_1e-3']:.4f}"),
         ("precision@1 / MAP@R", f"{r['precision_at_1']:.4f} / {r['map_at_r']:.4f}"),
         (f"{r['k']}-NN accuracy", f"{r['knn_accuracy']:.4f}" + (
-            f" (a median image has {r['median_same_class']:g} other of its class among {r['k']} voters: "
-            "low by construction)"
+            f" (a median image has only {r['median_same_class']:g} other of its class to find among its {r['k']} "
+            "voters: low by construction)"
             if r.get("median_same_class", r["k"]) < r["k"] / 2 else "")),
     ]
     rows += [(f"{key.replace('_', '-')} one-shot accuracy", f"{value:.4f}")

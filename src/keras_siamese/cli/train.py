@@ -31,8 +31,8 @@ def add_parser(commands):
     p.add_argument("--output", default="output", help="folder for the outputs (default: output)")
     p.add_argument("--resume", metavar="DIR",
                    help="continue the interrupted run whose --output was DIR from its last finished epoch "
-                        "(every epoch end is checkpointed there), with its own settings: only --quiet and the "
-                        "host flags may come with it")
+                        "(every epoch end is checkpointed there), with its own settings and backend: only --quiet, "
+                        "--max-pixels and the host flags may come with it")
     p.add_argument("--recipe", default="default", type=canonical, choices=list(RECIPES), help=RECIPES.describe())
     model = p.add_argument_group("model")
     model.add_argument("--tower", type=canonical, choices=list(TOWERS), help=TOWERS.describe())

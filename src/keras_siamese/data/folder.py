@@ -408,11 +408,13 @@ def _class_folders(root):
     return classes
 
 
-def scan_classes(root):
-    """Image paths and class names of a class-subfolder layout (files directly in `root` are ignored)."""
+def scan_classes(root, fence=None):
+    """Image paths and class names of a class-subfolder layout (files directly in `root` are ignored). Links
+    from a class folder to elsewhere in `fence` (default `root`; the data folder when `root` is one of its
+    splits) are left out, with a note."""
     root = check_folder(root)
     paths, names = [], []
-    fence = os.path.realpath(root)
+    fence = os.path.realpath(root if fence is None else fence)  # the data folder (above a split folder)
     for folder in _class_folders(root):
         files = _files(folder, fence)
         paths += files
@@ -455,15 +457,16 @@ def complete_shape(shape, infer):
     return guess if shape is None else tuple(g if s is None else s for s, g in zip(shape, guess))
 
 
-def load_image_folder(root, shape=None, progress=True, class_names=None, stream="auto"):
+def load_image_folder(root, shape=None, progress=True, class_names=None, stream="auto", fence=None):
     """A class-subfolder folder as an ImageSet; `shape` = (height, width, channels), None parts inferred.
 
     `class_names` fixes the code of each class (so a test folder shares the train
     folder's codes); classes not in it are appended. With `stream` (True, or "auto"
     for a folder too large to hold; see `should_stream`) the images stay on disk as
-    ImageFiles, decoded when a batch needs them.
+    ImageFiles, decoded when a batch needs them. `fence`: the data folder `root` is a split of (see
+    `scan_classes`).
     """
-    paths, names = scan_classes(root)
+    paths, names = scan_classes(root, fence)
     shape = complete_shape(shape, lambda: infer_shape(paths))
     if should_stream(len(paths), shape, stream):
         images = ImageFiles(paths, shape)

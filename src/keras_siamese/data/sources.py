@@ -107,12 +107,13 @@ class SourceImages:
 def _load_split_folders(folders, shape, progress, stream):
     """(train, val, test) ImageSets from split folders sharing one class coding; a missing val is None,
     a missing test is carved from train as for a plain folder."""
-    train, shape = image_folder.load_image_folder(folders["train"], shape, progress, stream=stream)
+    fence = folders["train"].parent  # the data folder: a link from one split's class into another is left out
+    train, shape = image_folder.load_image_folder(folders["train"], shape, progress, stream=stream, fence=fence)
     streamed = isinstance(train.images, image_folder.ImageFiles)  # the others follow train: one kind of images
     held, names = {}, train.class_names
     for split in ("val", "test"):  # a held-out folder may add classes: codes continue from the folders before
         if split in folders:
-            held[split], _ = image_folder.load_image_folder(folders[split], shape, progress, names, streamed)
+            held[split], _ = image_folder.load_image_folder(folders[split], shape, progress, names, streamed, fence)
             names = held[split].class_names
     for images in (train, *held.values()):
         images.class_names = list(names)
