@@ -164,7 +164,7 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
         (["evaluate", "--model", str(model), "--data", str(folder), "--output", str(folder / "eval")],
          "eval: inside the data folder"),
         (["evaluate", "--model", str(model), "--output", str(folder / "eval")], "eval: inside the data folder"),
-        (["calibrate", "--model", str(model), "--data", str(folder), "--output", str(folder / "c.keras")],
+        (["calibrate", "--model", str(model), "--data", str(folder), "--output", str(folder / "new" / "c.keras")],
          "c.keras: inside the data folder"),
         (["calibrate", "--model", str(model), "--output", str(folder / "c.keras")], "c.keras: inside the data folder"),
         (["samples", "--data", str(copy), "--output", str(linked)], "linked: inside the data folder"),
@@ -187,6 +187,7 @@ def test_bad_input_gives_one_line_and_status_2(trained, tmp_path, capsys):
         assert main(argv) == 2, argv
         assert fragment in error_line(capsys), argv
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["circle", "cross", "square"]  # nothing made in the data
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -50,12 +50,14 @@ def run(args):
                            "trained model stays the one for its own classes, and the galleries built with it)")
     output = check_output_file(args.output or args.model, MODEL_SUFFIXES, "--output" if args.output else "--model",
                                exact=True)
+    if args.output and args.data:
+        check_outside(output, args.data)  # before the lock below makes the output's folder
     if not Path(args.model).is_file():
         load_model(args.model)  # its one-line error, before the lock below makes the output's folder
     with exclusive(output, wait=0):  # a second calibrate of the same file is refused, not silently lost
         model = load_model(args.model)
-        if args.output:  # the data read: --data, else the model's training source
-            check_outside(output, args.data if args.data else default_source(model)[0])
+        if args.output and not args.data:  # the data read: the model's training source
+            check_outside(output, default_source(model)[0])
         if args.recenter == "embedding":
             check_recenterable(model)  # before any slow work
         split = args.split or ("all" if args.data and is_folder_source(args.data) else "val")
