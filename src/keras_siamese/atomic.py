@@ -91,15 +91,21 @@ def atomic_path(path):
             raise
 
 
+def cut_name(name, limit):
+    """`name` cut to at most `limit` bytes as the file system encodes it, at a whole character (a name stays
+    valid UTF-8)."""
+    name = name[:limit]
+    while len(os.fsencode(name)) > limit:
+        name = name[:-1]
+    return name
+
+
 def _short(name):
     """`name`, or for a long one its first characters and a hash of the whole: a part of hidden files' names."""
     raw = os.fsencode(name)
     if len(raw) <= HIDDEN_NAME_BYTES:
         return name
-    cut = name[:HIDDEN_NAME_BYTES - 9]
-    while len(os.fsencode(cut)) > HIDDEN_NAME_BYTES - 9:  # whole characters: a name stays valid UTF-8
-        cut = cut[:-1]
-    return f"{cut}~{hashlib.sha1(raw).hexdigest()[:8]}"
+    return f"{cut_name(name, HIDDEN_NAME_BYTES - 9)}~{hashlib.sha1(raw).hexdigest()[:8]}"
 
 
 def _sync_file(path, mode):

@@ -1,5 +1,6 @@
 """Example image files drawn from a data set's test split (input for `siamese pairs`)."""
 
+import json
 import os
 import re
 import unicodedata
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keras_siamese.atomic import atomic_path, write_json
+from keras_siamese.atomic import atomic_path, cut_name, write_json
 from keras_siamese.data.folder import resize_images
 from keras_siamese.data.sources import is_folder_source, load_splits
 from keras_siamese.errors import SiameseError
@@ -35,9 +36,7 @@ def safe_name(text):
     """`text` as a file-name part: letters and digits of any script kept (NFC), anything else as `_`, cut to
     NAME_BYTES at a whole character."""
     name = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", str(text)))
-    while len(name.encode("utf-8", "surrogateescape")) > NAME_BYTES:
-        name = name[:-1]
-    return name.strip("._") or "class"
+    return cut_name(name, NAME_BYTES).strip("._") or "class"
 
 
 def class_file_names(class_names):
@@ -84,8 +83,6 @@ def write_samples(source, output, count=13, seed=42, data_dir=None, image_size=N
 
 def _listed(output):
     """The sample images `output`'s manifest lists (names of this command's form only), or []."""
-    import json
-
     try:
         listed = json.loads((output / MANIFEST).read_text()).get("images", [])
     except (OSError, ValueError, AttributeError):  # none yet, or not ours

@@ -92,7 +92,7 @@ def retrieval_report(embeddings, labels, k=None, chunk=1024):
         "knn_accuracy": float(vote_hits / n_queries),
         "k": k,
         "n_queries": n_queries,
-        "median_same_class": float(np.median(relevant[queries])),  # R: a vote needs k/2 of them to win
+        "median_same_class": float(np.median(relevant[queries])),  # R: against k, how far a vote can go
     }
 
 
